@@ -1,0 +1,9 @@
+"""Public API for layers."""
+
+load("//img/private:file_metadata.bzl", _file_metadata = "file_metadata")
+load("//img/private:layer.bzl", _image_layer = "image_layer")
+load("//img/private:providers.bzl", _LayerInfo = "LayerInfo")
+
+image_layer = _image_layer
+file_metadata = _file_metadata
+LayerInfo = _LayerInfo

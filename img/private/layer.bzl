@@ -1,0 +1,186 @@
+"""The image_layer rule: files, runfiles and symlinks as one layer blob."""
+
+load(":providers.bzl", "LayerInfo")
+load(":settings.bzl", "SettingValueInfo")
+
+_TOOLCHAIN = "//toolchains:toolchain_type"
+
+_EXTENSIONS = {
+    "gzip": ".tar.gz",
+    "none": ".tar",
+    "zstd": ".tar.zst",
+}
+
+MEDIA_TYPES = {
+    "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+    "none": "application/vnd.oci.image.layer.v1.tar",
+    "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
+}
+
+def clean_path(label, attribute, path):
+    """Normalizes a path in the image ("/a//b/" → "a/b"), or fails.
+
+    Args:
+      label: the target, for the message.
+      attribute: the attribute that holds the path.
+      path: the path as the user wrote it.
+
+    Returns:
+      The path without leading, trailing or doubled slashes.
+    """
+    for bad in ["\t", "\n"]:
+        if bad in path:
+            fail("%s: %s path %r contains a tab or newline" % (label, attribute, path))
+    parts = [p for p in path.split("/") if p not in ["", "."]]
+    if ".." in parts:
+        fail("%s: %s path %r contains '..': write it from the image root, without '..'" % (label, attribute, path))
+    if not parts:
+        fail("%s: %s path %r names the image root: give a file path such as /app/bin/server" % (label, attribute, path))
+    return "/".join(parts)
+
+def _escape_format(s):
+    return s.replace("%", "%%")
+
+def _runfile_line(f):
+    return f.short_path + "\t" + f.path
+
+def _runfile_symlink_line(entry):
+    return entry.path + "\t" + entry.target_file.path
+
+def _empty_runfile_line(name):
+    return name + "\t"
+
+def _add_runfiles(args, path, target):
+    """Adds the runfiles tree of an executable at <path>.runfiles."""
+    info = target[DefaultInfo]
+    runfiles = info.default_runfiles
+    if runfiles == None:
+        return []
+    prefix = _escape_format(path)
+    args.add_all(runfiles.files, map_each = _runfile_line, format_each = "runfile\t" + prefix + "\t%s")
+    args.add_all(runfiles.symlinks, map_each = _runfile_symlink_line, format_each = "runfile\t" + prefix + "\t%s")
+    args.add_all(runfiles.empty_filenames, map_each = _empty_runfile_line, format_each = "runfile\t" + prefix + "\t%s")
+    args.add_all(runfiles.root_symlinks, map_each = _runfile_symlink_line, format_each = "rootrunfile\t" + prefix + "\t%s")
+    inputs = [runfiles.files, depset([e.target_file for e in runfiles.symlinks.to_list() + runfiles.root_symlinks.to_list()])]
+    repo_mapping = info.files_to_run.repo_mapping_manifest
+    if repo_mapping:
+        args.add("file\t%s.runfiles/_repo_mapping\t%s" % (path, repo_mapping.path))
+        inputs.append(depset([repo_mapping]))
+    return inputs
+
+def _src_file(ctx, path, target):
+    """The one file that a srcs entry puts at path."""
+    info = target[DefaultInfo]
+    executable = info.files_to_run.executable
+    if executable:
+        return executable
+    files = info.files.to_list()
+    if len(files) != 1:
+        fail("%s: srcs[%r] is %s, which gives %d files; map it to a single file, or give each file its own path" % (
+            ctx.label,
+            path,
+            target.label,
+            len(files),
+        ))
+    return files[0]
+
+def _setting(ctx, attr_value, setting):
+    return attr_value if attr_value not in ["", "auto", -1] else setting[SettingValueInfo].value
+
+def _image_layer_impl(ctx):
+    algorithm = _setting(ctx, ctx.attr.compress, ctx.attr._compress)
+    level = ctx.attr.compression_level
+    if level == -1:
+        level_setting = ctx.attr._compression_level[SettingValueInfo].value
+        level = -1 if level_setting == "auto" else int(level_setting)
+
+    args = ctx.actions.args()
+    args.set_param_file_format("multiline")
+    inputs = []
+    claimed = {}
+
+    def claim(path, what):
+        if path in claimed:
+            fail("%s: two entries map to /%s: %s and %s; give each its own path" % (ctx.label, path, claimed[path], what))
+        claimed[path] = what
+
+    for raw_path, target in ctx.attr.srcs.items():
+        path = clean_path(ctx.label, "srcs", raw_path)
+        claim(path, "srcs[%r]" % raw_path)
+        src = _src_file(ctx, raw_path, target)
+        args.add("file\t%s\t%s" % (path, src.path))
+        inputs.append(depset([src]))
+        if target[DefaultInfo].files_to_run.executable and ctx.attr.include_runfiles:
+            inputs.extend(_add_runfiles(args, path, target))
+    for raw_path, link_target in ctx.attr.symlinks.items():
+        path = clean_path(ctx.label, "symlinks", raw_path)
+        claim(path, "symlinks[%r]" % raw_path)
+        if not link_target or "\t" in link_target or "\n" in link_target:
+            fail("%s: symlinks[%r] needs a target without tabs or newlines" % (ctx.label, raw_path))
+        args.add("symlink\t%s\t%s" % (path, link_target))
+
+    metadata = ctx.actions.declare_file(ctx.label.name + ".file_metadata.json")
+    ctx.actions.write(metadata, json.encode({
+        "default": json.decode(ctx.attr.default_metadata or "{}"),
+        "paths": {p: json.decode(m) for p, m in ctx.attr.file_metadata.items()},
+    }))
+
+    blob = ctx.actions.declare_file(ctx.label.name + _EXTENSIONS[algorithm])
+    layer_metadata = ctx.actions.declare_file(ctx.label.name + ".layer.json")
+    tool = ctx.toolchains[_TOOLCHAIN].imgtool
+    cmd = ctx.actions.args()
+    cmd.add("layer")
+    cmd.add("--label", str(ctx.label))
+    cmd.add("--workspace_name", ctx.workspace_name)
+    cmd.add("--metadata", metadata)
+    cmd.add("--compress", algorithm)
+    cmd.add("--level", str(level))
+    cmd.add("--blob", blob)
+    cmd.add("--meta", layer_metadata)
+    inputs_list = ctx.actions.declare_file(ctx.label.name + ".inputs.txt")
+    ctx.actions.write(inputs_list, args)
+    cmd.add("--inputs", inputs_list)
+    ctx.actions.run(
+        executable = tool.executable,
+        arguments = [cmd],
+        inputs = depset([metadata, inputs_list], transitive = inputs),
+        outputs = [blob, layer_metadata],
+        mnemonic = "ImageLayer",
+        progress_message = "Writing layer %{label}",
+        toolchain = _TOOLCHAIN,
+    )
+    return [
+        DefaultInfo(files = depset([blob, layer_metadata])),
+        LayerInfo(blob = blob, metadata = layer_metadata, media_type = MEDIA_TYPES[algorithm]),
+    ]
+
+image_layer = rule(
+    implementation = _image_layer_impl,
+    doc = """A layer built from files, directories, executables and symlinks.
+
+The tar is deterministic: entries sorted by path, parent directories
+created, fixed mtimes, no host users or groups. Files with identical
+content and attributes are stored once and hardlinked.""",
+    attrs = {
+        "srcs": attr.string_keyed_label_dict(
+            allow_files = True,
+            doc = "Path in the image → file, directory (tree artifact) or executable. " +
+                  "An executable brings its runfiles, at <path>.runfiles.",
+        ),
+        "symlinks": attr.string_dict(doc = "Link path in the image → link target."),
+        "file_metadata": attr.string_dict(doc = "Path in the image → file_metadata(...) for that entry."),
+        "default_metadata": attr.string(doc = "file_metadata(...) applied to every entry (its mode to files only)."),
+        "include_runfiles": attr.bool(default = True, doc = "Lay out the runfiles of executables in srcs."),
+        "compress": attr.string(
+            values = ["", "gzip", "zstd", "none"],
+            doc = "gzip, zstd or none; empty uses --@rules_img//img/settings:compress.",
+        ),
+        "compression_level": attr.int(
+            default = -1,
+            doc = "gzip 0-9 or zstd 1-4; -1 uses --@rules_img//img/settings:compression_level.",
+        ),
+        "_compress": attr.label(default = "//img/settings:compress"),
+        "_compression_level": attr.label(default = "//img/settings:compression_level"),
+    },
+    toolchains = [_TOOLCHAIN],
+)

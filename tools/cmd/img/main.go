@@ -1,0 +1,42 @@
+// Command img is the rules_img tool: Bazel actions call one subcommand each.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+type subcommand struct {
+	run     func(args []string) error
+	summary string
+}
+
+var subcommands = map[string]subcommand{
+	"layer":    {runLayer, "write a layer blob and its metadata from a list of inputs"},
+	"manifest": {runManifest, "write an image config, manifest and descriptor"},
+	"layout":   {runLayout, "write an OCI image layout directory"},
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	cmd, ok := subcommands[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "img: unknown subcommand %q\n", os.Args[1])
+		usage()
+		os.Exit(2)
+	}
+	if err := cmd.run(os.Args[2:]); err != nil {
+		fmt.Fprintf(os.Stderr, "img %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: img SUBCOMMAND [flags]")
+	for _, name := range []string{"layer", "manifest", "layout"} {
+		fmt.Fprintf(os.Stderr, "  %-9s %s\n", name, subcommands[name].summary)
+	}
+}

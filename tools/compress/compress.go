@@ -1,0 +1,138 @@
+// Package compress turns a layer's uncompressed tar stream into its blob:
+// gzip, zstd or no compression, each with the OCI media type that names it.
+package compress
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/pgzip"
+)
+
+// Algorithm is a layer compression.
+type Algorithm string
+
+const (
+	None Algorithm = "none"
+	Gzip Algorithm = "gzip"
+	Zstd Algorithm = "zstd"
+)
+
+// OCI layer media types.
+const (
+	MediaTypeTar     = "application/vnd.oci.image.layer.v1.tar"
+	MediaTypeTarGzip = "application/vnd.oci.image.layer.v1.tar+gzip"
+	MediaTypeTarZstd = "application/vnd.oci.image.layer.v1.tar+zstd"
+)
+
+// DefaultLevel asks for each algorithm's own default level.
+const DefaultLevel = -1
+
+// Options selects how a layer is compressed.
+type Options struct {
+	Algorithm Algorithm
+	// Level is 0-9 for gzip and 1-4 for zstd; DefaultLevel picks the default.
+	Level int
+	// Jobs is the number of compression goroutines; 0 means one per CPU.
+	// Gzip with Jobs == 1 uses a single stream; any other value uses pgzip,
+	// whose output depends on its block size, never on the number of jobs,
+	// so digests are the same on every machine.
+	Jobs int
+}
+
+// ParseAlgorithm checks a compression name.
+func ParseAlgorithm(name string) (Algorithm, error) {
+	switch a := Algorithm(name); a {
+	case None, Gzip, Zstd:
+		return a, nil
+	}
+	return "", fmt.Errorf("unknown compression %q: use gzip, zstd or none", name)
+}
+
+// MediaType is the OCI layer media type for the algorithm.
+func (a Algorithm) MediaType() string {
+	switch a {
+	case Gzip:
+		return MediaTypeTarGzip
+	case Zstd:
+		return MediaTypeTarZstd
+	}
+	return MediaTypeTar
+}
+
+// Validate checks the level against the algorithm's range.
+func (o Options) Validate() error {
+	if o.Level == DefaultLevel {
+		return nil
+	}
+	switch o.Algorithm {
+	case Gzip:
+		if o.Level < 0 || o.Level > 9 {
+			return fmt.Errorf("gzip level %d is out of range: use 0 (store) to 9 (smallest)", o.Level)
+		}
+	case Zstd:
+		if o.Level < 1 || o.Level > 4 {
+			return fmt.Errorf("zstd level %d is out of range: use 1 (fastest) to 4 (smallest)", o.Level)
+		}
+	case None:
+		return nil
+	default:
+		return fmt.Errorf("unknown compression %q: use gzip, zstd or none", o.Algorithm)
+	}
+	return nil
+}
+
+func (o Options) jobs() int {
+	if o.Jobs > 0 {
+		return o.Jobs
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// NewWriter returns a writer that compresses into w. Close flushes the
+// compressed stream; it does not close w.
+func NewWriter(w io.Writer, o Options) (io.WriteCloser, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	switch o.Algorithm {
+	case None:
+		return nopCloser{w}, nil
+	case Gzip:
+		return newGzip(w, o)
+	case Zstd:
+		level := zstd.SpeedDefault
+		if o.Level != DefaultLevel {
+			level = zstd.EncoderLevel(o.Level)
+		}
+		return zstd.NewWriter(w, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(o.jobs()))
+	}
+	return nil, fmt.Errorf("unknown compression %q: use gzip, zstd or none", o.Algorithm)
+}
+
+func newGzip(w io.Writer, o Options) (io.WriteCloser, error) {
+	level := gzip.DefaultCompression
+	if o.Level != DefaultLevel {
+		level = o.Level
+	}
+	if o.Jobs == 1 {
+		return gzip.NewWriterLevel(w, level)
+	}
+	zw, err := pgzip.NewWriterLevel(w, level)
+	if err != nil {
+		return nil, err
+	}
+	// 1 MiB blocks, a few per core: enough work in flight to keep every
+	// core busy while memory stays bounded.
+	if err := zw.SetConcurrency(1<<20, 2*o.jobs()); err != nil {
+		return nil, err
+	}
+	return zw, nil
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }

@@ -1,0 +1,54 @@
+package layer
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+
+	"github.com/rules-img/rules_img/tools/blob"
+	"github.com/rules-img/rules_img/tools/compress"
+)
+
+// outputBufferSize batches small tar writes into 64 KiB writes to the blob.
+const outputBufferSize = 64 << 10
+
+// Build writes the planned entries as a layer blob at blobPath, in one pass:
+// tar → diff_id hash → compressor → digest hash → file. On error the blob
+// is removed, so nothing half-written stays behind.
+func Build(entries []Entry, opts compress.Options, blobPath string) (meta blob.LayerMetadata, err error) {
+	f, err := os.Create(blobPath)
+	if err != nil {
+		return meta, err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(blobPath)
+		}
+	}()
+	out := bufio.NewWriterSize(f, outputBufferSize)
+	compressed := blob.NewDigestWriter(out)
+	cw, err := compress.NewWriter(compressed, opts)
+	if err != nil {
+		return meta, err
+	}
+	uncompressed := blob.NewDigestWriter(cw)
+	if err := WriteTar(uncompressed, entries); err != nil {
+		cw.Close()
+		return meta, err
+	}
+	if err := cw.Close(); err != nil {
+		return meta, fmt.Errorf("compressing: %w", err)
+	}
+	if err := out.Flush(); err != nil {
+		return meta, err
+	}
+	return blob.LayerMetadata{
+		MediaType: opts.Algorithm.MediaType(),
+		Digest:    compressed.Digest(),
+		Size:      compressed.Size(),
+		DiffID:    uncompressed.Digest(),
+	}, nil
+}

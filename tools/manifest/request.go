@@ -1,0 +1,104 @@
+// Package manifest writes an image config and manifest from a base image's
+// manifest and config plus the metadata of new layers. It never reads layer
+// blobs.
+package manifest
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Request is what the image_manifest rule asks for. Paths are files in the
+// action's inputs. Config fields left nil keep the base image's value.
+type Request struct {
+	BaseManifest   string            `json:"base_manifest"`
+	BaseConfig     string            `json:"base_config"`
+	Layers         []string          `json:"layers"`
+	Platform       Platform          `json:"platform"`
+	Config         ConfigSettings    `json:"config"`
+	ConfigFragment string            `json:"config_fragment"`
+	Annotations    map[string]string `json:"annotations"`
+	Created        string            `json:"created"`
+	// Label names the target in history entries and error messages.
+	Label string `json:"label"`
+}
+
+// Platform is the OCI platform the image is built for.
+type Platform struct {
+	OS           string `json:"os"`
+	Architecture string `json:"architecture"`
+	Variant      string `json:"variant,omitempty"`
+}
+
+// ConfigSettings are the image_manifest attributes that end up in the
+// config's "config" object.
+type ConfigSettings struct {
+	Entrypoint   []string          `json:"entrypoint"`
+	Cmd          []string          `json:"cmd"`
+	Env          [][2]string       `json:"env"` // ordered key/value pairs
+	User         *string           `json:"user"`
+	WorkingDir   *string           `json:"working_dir"`
+	ExposedPorts []string          `json:"exposed_ports"`
+	Volumes      []string          `json:"volumes"`
+	Labels       map[string]string `json:"labels"`
+	StopSignal   *string           `json:"stop_signal"`
+}
+
+// ReadRequest reads and checks a request file.
+func ReadRequest(path string) (Request, error) {
+	var r Request
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return r, fmt.Errorf("request %s: %w", path, err)
+	}
+	return r, r.Validate()
+}
+
+var portPattern = regexp.MustCompile(`^[0-9]{1,5}(/(tcp|udp|sctp))?$`)
+
+// Validate checks the fields that have a fixed syntax.
+func (r Request) Validate() error {
+	if r.Platform.OS == "" || r.Platform.Architecture == "" {
+		return fmt.Errorf("platform needs os and architecture, got %+v", r.Platform)
+	}
+	if (r.BaseManifest == "") != (r.BaseConfig == "") {
+		return fmt.Errorf("a base needs both its manifest and its config")
+	}
+	if _, err := r.createdTime(); err != nil {
+		return err
+	}
+	for _, p := range r.Config.ExposedPorts {
+		if !portPattern.MatchString(p) {
+			return fmt.Errorf("exposed_ports: %q is not PORT or PORT/PROTOCOL (tcp, udp or sctp), for example \"8080/tcp\"", p)
+		}
+	}
+	for _, kv := range r.Config.Env {
+		if kv[0] == "" || strings.Contains(kv[0], "=") {
+			return fmt.Errorf("env: %q is not a valid variable name (it must be non-empty and without '=')", kv[0])
+		}
+	}
+	for _, v := range r.Config.Volumes {
+		if !strings.HasPrefix(v, "/") {
+			return fmt.Errorf("volumes: %q is not an absolute path", v)
+		}
+	}
+	return nil
+}
+
+func (r Request) createdTime() (time.Time, error) {
+	if r.Created == "" {
+		return time.Unix(0, 0).UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339, r.Created)
+	if err != nil {
+		return t, fmt.Errorf("created: %q is not an RFC 3339 time such as 1970-01-01T00:00:00Z", r.Created)
+	}
+	return t.UTC(), nil
+}

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# usage: install.sh [--skip-apt] [--skip-go]
+#
+# Installs the third-party peers that rules_img's end-to-end tests run
+# against. Run as root (apt). Idempotent: what is present is skipped, and
+# when everything is there it returns in well under a second.
+#
+#   apt, bookworm:  docker-registry apache2-utils busybox-static curl openssl
+#                   jq python3 ca-certificates
+#   apt, -t sid:    containerd runc skopeo umoci   (containerd 2.x: config v3)
+#   go install:     crane v0.22.1 into $RULES_IMG_PEERS_TOOLS/bin
+#                   (default /var/tmp/rules-img-peers/bin)
+#
+# sid is added as an apt source only when no source names it yet, and is
+# pinned at priority 100 so that plain installs keep taking bookworm's
+# packages. No daemon is started: containerd.sh and registry.sh do that.
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SKIP_APT=0 SKIP_GO=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --skip-apt) SKIP_APT=1 ;;
+    --skip-go) SKIP_GO=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) die "unknown argument '$1' (see --help)" ;;
+  esac
+  shift
+done
+
+TOOLS=${RULES_IMG_PEERS_TOOLS:-/var/tmp/rules-img-peers}
+BIN=$TOOLS/bin
+T_START=$(now)
+
+# Same file names and contents as tools/setup/install_bazel.sh, so the two
+# scripts share one sid source and one pin instead of adding their own.
+SID_SOURCE=/etc/apt/sources.list.d/rules-img-sid.sources
+SID_PIN=/etc/apt/preferences.d/rules-img-sid.pref
+
+# NAME:MINIMUM (empty minimum = any version). Below the minimum counts as missing.
+PLAIN_PKGS=(docker-registry: apache2-utils: busybox-static: curl: openssl: jq: python3: ca-certificates:)
+# containerd 2.0 is the first to read config version 3; bookworm has 1.6.
+SID_PKGS=(containerd:2.0 runc: skopeo: umoci:)
+
+# missing_pkgs NAME:MIN...: print the names that are not installed at MIN or newer.
+# One dpkg-query for all of them keeps the fast path fast.
+missing_pkgs() {
+  local -A have=()
+  local e name ver status
+  while IFS=$'\t' read -r name status ver; do
+    [[ $status == *" ok installed" ]] && have[$name]=$ver
+  done < <(dpkg-query -W -f='${Package}\t${Status}\t${Version}\n' "${@%%:*}" 2>/dev/null || true)
+  for e in "$@"; do
+    name=${e%%:*}
+    if [ -z "${have[$name]:-}" ]; then
+      echo "$name"
+    elif [ -n "${e#*:}" ] && ! dpkg --compare-versions "${have[$name]}" ge "${e#*:}"; then
+      echo "$name"
+    fi
+  done
+}
+
+# Any source for sid, ours (install_bazel.sh writes the same file) or the
+# machine's own, under its codename or as "unstable".
+sid_source_exists() {
+  grep -rqsE '^[[:space:]]*Suites:.*[[:space:]](sid|unstable)([[:space:]]|$)|^[[:space:]]*deb(-src)?[[:space:]].*[[:space:]](sid|unstable)([[:space:]]|$)' \
+    /etc/apt/sources.list /etc/apt/sources.list.d/
+}
+
+# write_if_changed FILE CONTENT: leave FILE alone when it already says CONTENT.
+write_if_changed() {
+  [ "$(cat "$1" 2>/dev/null)" = "$2" ] && return 0
+  printf '%s\n' "$2" >"$1"
+  say "wrote $1"
+}
+
+apt_install() {
+  local -a plain sid
+  mapfile -t plain < <(missing_pkgs "${PLAIN_PKGS[@]}")
+  mapfile -t sid < <(missing_pkgs "${SID_PKGS[@]}")
+  if [ ${#plain[@]} -eq 0 ] && [ ${#sid[@]} -eq 0 ]; then
+    say "apt: all packages present"
+    return 0
+  fi
+  [ "$(id -u)" -eq 0 ] || die "missing packages (${plain[*]} ${sid[*]}): run as root"
+  command -v apt-get >/dev/null || die "missing packages (${plain[*]} ${sid[*]}) and no apt-get"
+  local t0
+  t0=$(now)
+
+  if [ ${#sid[@]} -gt 0 ]; then
+    # The pin goes first: unpinned, sid would sit at 500 and win every plain
+    # install, so there must never be a sid source without it.
+    write_if_changed "$SID_PIN" "# rules_img: sid packages only when asked for with -t sid.
+Package: *
+Pin: release n=sid
+Pin-Priority: 100"
+    if ! sid_source_exists; then
+      write_if_changed "$SID_SOURCE" "Types: deb
+URIs: http://deb.debian.org/debian
+Suites: sid
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
+    fi
+  fi
+
+  # Package scripts must not start containerd (or anything else) here. Only
+  # add a guard when the machine has none, and remove ours afterwards.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\n# rules_img install.sh: no daemon starts during install\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+
+  export DEBIAN_FRONTEND=noninteractive
+  # Another apt (the Bazel install, for one) may hold the lock: wait, don't fail.
+  local -a apt=(apt-get -q -o DPkg::Lock::Timeout=600)
+  local -a opts=(-y --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+  "${apt[@]}" update
+  if [ ${#sid[@]} -gt 0 ]; then
+    say "apt -t sid: ${sid[*]}"
+    # -t sid: apt does not pull sid dependencies in by itself.
+    # --force-overwrite: bookworm's libssl3 and sid's openssl-provider-legacy
+    # both ship legacy.so.
+    local -a sidopts=("${opts[@]}" -t sid -o Dpkg::Options::=--force-overwrite)
+    if ! "${apt[@]}" install "${sidopts[@]}" "${sid[@]}"; then
+      say "first attempt failed; repairing with apt-get -f install and trying once more"
+      "${apt[@]}" -f install "${sidopts[@]}"
+      "${apt[@]}" install "${sidopts[@]}" "${sid[@]}"
+    fi
+  fi
+  if [ ${#plain[@]} -gt 0 ]; then
+    say "apt: ${plain[*]}"
+    "${apt[@]}" install "${opts[@]}" "${plain[@]}"
+  fi
+  local left
+  left=$(missing_pkgs "${PLAIN_PKGS[@]}" "${SID_PKGS[@]}")
+  [ -z "$left" ] || die "still missing after apt-get install: $(echo "$left" | tr '\n' ' ')"
+  say "apt: done in $(since "$t0") s"
+}
+
+# NAME MODULE VERSION PACKAGE
+GO_TOOLS=(
+  "crane github.com/google/go-containerregistry v0.22.1 github.com/google/go-containerregistry/cmd/crane"
+)
+
+go_install() {
+  local line name mod ver pkg t0
+  mkdir -p "$BIN"
+  for line in "${GO_TOOLS[@]}"; do
+    read -r name mod ver pkg <<<"$line"
+    # The module line of the build info is the version really built in.
+    if [ -x "$BIN/$name" ] && go version -m "$BIN/$name" 2>/dev/null |
+      awk -v m="$mod" -v v="$ver" '$1 == "mod" && $2 == m && $3 == v { found = 1 } END { exit !found }'; then
+      say "go: $name $ver present"
+      continue
+    fi
+    command -v go >/dev/null || die "go not found on PATH (needed to build $name)"
+    t0=$(now)
+    # GOTOOLCHAIN=local: use the installed Go; never download another one.
+    GOBIN=$BIN GOTOOLCHAIN=local GOFLAGS=-buildvcs=false go install "$pkg@$ver" ||
+      die "go install $pkg@$ver failed"
+    say "go: $name $ver installed in $(since "$t0") s"
+  done
+}
+
+[ "$SKIP_APT" = 1 ] || apt_install
+[ "$SKIP_GO" = 1 ] || go_install
+say "done in $(since "$T_START") s; put $BIN on PATH for crane"
