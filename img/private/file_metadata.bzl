@@ -1,14 +1,30 @@
 """file_metadata(): the attributes of a file in a layer, as a JSON string."""
 
 _OCTAL = "01234567"
+_FIELDS = ["mode", "uid", "gid", "uname", "gname", "mtime"]
 
-def _check_mode(mode):
-    if not mode or len(mode) > 4 or [c for c in mode.elems() if c not in _OCTAL]:
-        fail("file_metadata: mode %r is not an octal permission such as \"0755\" or \"0644\"" % mode)
+def check_metadata(fields, where):
+    """Fails with a message naming `where` when a metadata field is invalid.
 
-def _check_id(name, value):
-    if type(value) != "int" or value < 0:
-        fail("file_metadata: %s %r must be a non-negative integer" % (name, value))
+    Args:
+      fields: dict decoded from a file_metadata() string.
+      where: what to name in the message, e.g. the target and attribute.
+    """
+    for key in fields:
+        if key not in _FIELDS:
+            fail("%s: unknown field %r; file_metadata takes %s" % (where, key, ", ".join(_FIELDS)))
+    mode = fields.get("mode")
+    if mode != None and (type(mode) != "string" or not mode or len(mode) > 4 or
+                         [c for c in mode.elems() if c not in _OCTAL]):
+        fail("%s: mode %r is not an octal permission string such as \"0755\" or \"0644\"" % (where, mode))
+    for key in ["uid", "gid"]:
+        value = fields.get(key)
+        if value != None and (type(value) != "int" or value < 0):
+            fail("%s: %s %r must be a non-negative integer" % (where, key, value))
+    for key in ["uname", "gname", "mtime"]:
+        value = fields.get(key)
+        if value != None and type(value) != "string":
+            fail("%s: %s %r must be a string" % (where, key, value))
 
 def file_metadata(mode = None, uid = None, gid = None, uname = None, gname = None, mtime = None):
     """Describes the tar attributes of a file, directory or symlink in a layer.
@@ -24,25 +40,19 @@ def file_metadata(mode = None, uid = None, gid = None, uname = None, gname = Non
       gid: numeric group id.
       uname: user name.
       gname: group name.
-      mtime: RFC 3339 time ("2024-01-02T03:04:05Z") or Unix seconds as a string.
+      mtime: RFC 3339 time ("2024-01-02T03:04:05Z") or Unix seconds.
 
     Returns:
       A JSON string for the image_layer attributes.
     """
-    fields = {}
-    if mode != None:
-        _check_mode(mode)
-        fields["mode"] = mode
-    if uid != None:
-        _check_id("uid", uid)
-        fields["uid"] = uid
-    if gid != None:
-        _check_id("gid", gid)
-        fields["gid"] = gid
-    if uname != None:
-        fields["uname"] = uname
-    if gname != None:
-        fields["gname"] = gname
-    if mtime != None:
-        fields["mtime"] = str(mtime)
+    fields = {
+        "gid": gid,
+        "gname": gname,
+        "mode": mode,
+        "mtime": str(mtime) if mtime != None else None,
+        "uid": uid,
+        "uname": uname,
+    }
+    fields = {k: v for k, v in fields.items() if v != None}
+    check_metadata(fields, "file_metadata")
     return json.encode(fields)

@@ -1,5 +1,6 @@
 """The image_layer rule: files, runfiles and symlinks as one layer blob."""
 
+load(":file_metadata.bzl", "check_metadata")
 load(":providers.bzl", "LayerInfo")
 load(":settings.bzl", "SettingValueInfo")
 
@@ -84,6 +85,14 @@ def _src_file(ctx, path, target):
         ))
     return files[0]
 
+def _decode_metadata(ctx, attribute, value):
+    where = "%s: %s" % (ctx.label, attribute)
+    fields = json.decode(value, default = None)
+    if type(fields) != "dict":
+        fail("%s: %r is not a file_metadata(...) value" % (where, value))
+    check_metadata(fields, where)
+    return fields
+
 def _setting(ctx, attr_value, setting):
     return attr_value if attr_value not in ["", "auto", -1] else setting[SettingValueInfo].value
 
@@ -121,8 +130,11 @@ def _image_layer_impl(ctx):
 
     metadata = ctx.actions.declare_file(ctx.label.name + ".file_metadata.json")
     ctx.actions.write(metadata, json.encode({
-        "default": json.decode(ctx.attr.default_metadata or "{}"),
-        "paths": {p: json.decode(m) for p, m in ctx.attr.file_metadata.items()},
+        "default": _decode_metadata(ctx, "default_metadata", ctx.attr.default_metadata or "{}"),
+        "paths": {
+            clean_path(ctx.label, "file_metadata", p): _decode_metadata(ctx, "file_metadata[%r]" % p, m)
+            for p, m in ctx.attr.file_metadata.items()
+        },
     }))
 
     blob = ctx.actions.declare_file(ctx.label.name + _EXTENSIONS[algorithm])

@@ -97,23 +97,29 @@ def package_metadata(name, purl = "", attributes = [], visibility = None, **kwar
 BZL
 
 # Paths must be absolute: --override_module resolves relative paths against
-# the current directory, not the workspace.
+# the current directory, not the workspace. Bazel refuses overrides of modules
+# that are not in the graph, so workspaces that use rules_go import
+# offline-go.bazelrc and the others offline.bazelrc.
 cat >"$OUT/offline.bazelrc" <<EOF
 # Written by tools/setup/prepare_offline.sh. Read after /etc/bazel/bazelrc, so
 # the bazel_features line here wins over Debian's.
 common --noenable_workspace
 # Debian's Bazel 7.7.1 writes MODULE.bazel.lock as "{}" and then cannot read it.
 common --lockfile_mode=off
-common --override_module=rules_go=$OUT/rules_go
-common --override_module=gazelle=$OUT/gazelle
 common --override_module=bazel_features=$OUT/bazel_features
-common --override_module=rules_shell=$DEBIAN_BAZEL/rules/shell
-common --override_module=package_metadata=$OUT/stubs/package_metadata
 common --override_module=protobuf=$OUT/stubs/protobuf
 common --override_module=zlib=$OUT/stubs/zlib
 common --override_module=buildozer=$OUT/stubs/buildozer
 common --override_module=apple_support=$OUT/stubs/apple_support
-common --repo_env=GO_REPOSITORY_USE_HOST_CACHE=1
 build --nosandbox_debug
 EOF
-echo "prepare_offline: wrote $OUT/offline.bazelrc" >&2
+cat >"$OUT/offline-go.bazelrc" <<EOF
+# Written by tools/setup/prepare_offline.sh, for workspaces that use rules_go.
+import $OUT/offline.bazelrc
+common --override_module=rules_go=$OUT/rules_go
+common --override_module=gazelle=$OUT/gazelle
+common --override_module=rules_shell=$DEBIAN_BAZEL/rules/shell
+common --override_module=package_metadata=$OUT/stubs/package_metadata
+common --repo_env=GO_REPOSITORY_USE_HOST_CACHE=1
+EOF
+echo "prepare_offline: wrote $OUT/offline.bazelrc and $OUT/offline-go.bazelrc" >&2
