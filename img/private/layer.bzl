@@ -93,11 +93,11 @@ def _decode_metadata(ctx, attribute, value):
     check_metadata(fields, where)
     return fields
 
-def _setting(ctx, attr_value, setting):
+def _setting(attr_value, setting):
     return attr_value if attr_value not in ["", "auto", -1] else setting[SettingValueInfo].value
 
 def _image_layer_impl(ctx):
-    algorithm = _setting(ctx, ctx.attr.compress, ctx.attr._compress)
+    algorithm = _setting(ctx.attr.compress, ctx.attr._compress)
     level = ctx.attr.compression_level
     if level == -1:
         level_setting = ctx.attr._compression_level[SettingValueInfo].value

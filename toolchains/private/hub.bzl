@@ -12,6 +12,7 @@ CPU_CONSTRAINTS = {
     "arm64": "@platforms//cpu:aarch64",
 }
 
+# buildifier: disable=unnamed-macro
 def declare_toolchains(toolchains):
     """One toolchain() per tool repository.
 

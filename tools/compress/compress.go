@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -125,6 +126,10 @@ func newGzip(w io.Writer, o Options) (io.WriteCloser, error) {
 	if err != nil {
 		return nil, err
 	}
+	// pgzip writes uint32(ModTime.Unix()) even for the zero time, which puts
+	// a bogus 2042 timestamp in every header; the epoch gives MTIME 0, "no
+	// time stamp", as single-stream gzip writes.
+	zw.ModTime = time.Unix(0, 0)
 	// 1 MiB blocks, a few per core: enough work in flight to keep every
 	// core busy while memory stays bounded.
 	if err := zw.SetConcurrency(1<<20, 2*o.jobs()); err != nil {
