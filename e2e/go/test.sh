@@ -37,6 +37,21 @@ if containerd_up "$work/ctd" 2>"$work/ctd.err"; then
 else
   fail "go: containerd starts" "$(cat "$work/ctd.err")"
 fi
+
+check "go: bazel build //:image_on_base (an image on a base)" bazel build //:image_on_base --output_groups=+oci_layout
+check_eq "go: the image on a base has the base layer, then its own" \
+  "$layer_digest $(jq -r .digest bazel-bin/extra_layer.layer.json)" \
+  "$(jq -r '[.layers[].digest] | join(" ")' bazel-bin/image_on_base.manifest.json 2>&1)"
+check_eq "go: the image on a base keeps the base's config and adds env" \
+  '["/app/bin/hello"] ["GREETING_FROM=rules_img","EXTRA=yes"]' \
+  "$(jq -c '.config.Entrypoint, .config.Env' bazel-bin/image_on_base.config.json 2>&1 | paste -sd' ')"
+check "go: umoci unpack accepts the image on a base" \
+  umoci unpack --rootless --image bazel-bin/image_on_base.oci_layout:latest "$work/bundle-on-base"
+if [ -n "${CONTAINERD_ADDRESS:-}" ]; then
+  check_eq "go: the image on a base runs in containerd" \
+    "Hello from a rules_img image (GREETING_FROM=rules_img)" \
+    "$(run_in_containerd bazel-bin/image_on_base.oci_layout localhost/e2e/hello-on-base 2>&1)"
+fi
 containerd_down
 
 # zstd through the setting: the media type and digest follow it.
