@@ -10,44 +10,55 @@ import (
 	"github.com/rules-img/rules_img/tools/layer"
 )
 
+// layerJob is one `img layer` invocation.
+type layerJob struct {
+	inputs        string // input list, see layer.ParseInputs
+	workspaceName string
+	metadata      string // default and per-path file metadata
+	compression   compress.Options
+	blobOut       string
+	metaOut       string
+}
+
 func runLayer(args []string) error {
 	fs := flag.NewFlagSet("layer", flag.ContinueOnError)
+	var job layerJob
 	label := fs.String("label", "", "the Bazel target, for error messages")
-	inputs := fs.String("inputs", "", "input list, one entry per line (see layer.ParseInputs)")
-	workspaceName := fs.String("workspace_name", "_main", "the main repository's name in runfiles trees")
-	metadata := fs.String("metadata", "", "JSON file of default and per-path file metadata")
+	fs.StringVar(&job.inputs, "inputs", "", "input list, one entry per line (see layer.ParseInputs)")
+	fs.StringVar(&job.workspaceName, "workspace_name", "_main", "the main repository's name in runfiles trees")
+	fs.StringVar(&job.metadata, "metadata", "", "JSON file of default and per-path file metadata")
 	algorithm := fs.String("compress", "gzip", "gzip, zstd or none")
-	level := fs.Int("level", compress.DefaultLevel, "compression level; -1 for the default")
-	jobs := fs.Int("jobs", 0, "compression goroutines; 0 for one per CPU")
-	blobOut := fs.String("blob", "", "output: the layer blob")
-	metaOut := fs.String("meta", "", "output: the layer metadata JSON")
+	fs.IntVar(&job.compression.Level, "level", compress.DefaultLevel, "compression level; -1 for the default")
+	fs.IntVar(&job.compression.Jobs, "jobs", 0, "compression goroutines; 0 for one per CPU")
+	fs.StringVar(&job.blobOut, "blob", "", "output: the layer blob")
+	fs.StringVar(&job.metaOut, "meta", "", "output: the layer metadata JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := requireFlags(fs, "inputs", "blob", "meta"); err != nil {
 		return err
 	}
-	if err := buildLayer(*inputs, *workspaceName, *metadata, *algorithm, *level, *jobs, *blobOut, *metaOut); err != nil {
+	var err error
+	if job.compression.Algorithm, err = compress.ParseAlgorithm(*algorithm); err != nil {
+		return err
+	}
+	if err := job.run(); err != nil {
 		return fmt.Errorf("%s: %w", *label, err)
 	}
 	return nil
 }
 
-func buildLayer(inputsPath, workspaceName, metadataPath, algorithm string, level, jobs int, blobOut, metaOut string) error {
-	alg, err := compress.ParseAlgorithm(algorithm)
+func (job layerJob) run() error {
+	f, err := os.Open(job.inputs)
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(inputsPath)
-	if err != nil {
-		return err
-	}
-	inputs, err := layer.ParseInputs(f, workspaceName)
+	inputs, err := layer.ParseInputs(f, job.workspaceName)
 	f.Close()
 	if err != nil {
 		return err
 	}
-	spec, err := layer.ReadMetadataSpec(metadataPath)
+	spec, err := layer.ReadMetadataSpec(job.metadata)
 	if err != nil {
 		return err
 	}
@@ -55,12 +66,12 @@ func buildLayer(inputsPath, workspaceName, metadataPath, algorithm string, level
 	if err != nil {
 		return err
 	}
-	meta, err := layer.Build(entries, compress.Options{Algorithm: alg, Level: level, Jobs: jobs}, blobOut)
+	meta, err := layer.Build(entries, job.compression, job.blobOut)
 	if err != nil {
 		return err
 	}
-	if err := blob.WriteJSON(metaOut, meta); err != nil {
-		os.Remove(blobOut)
+	if err := blob.WriteJSON(job.metaOut, meta); err != nil {
+		os.Remove(job.blobOut)
 		return err
 	}
 	return nil
