@@ -98,14 +98,15 @@ func parseInput(f []string, workspaceName string) (Input, error) {
 
 // planner collects entries by path and rejects conflicts.
 type planner struct {
-	byPath map[string]*Entry
-	origin map[string]string // what put each path there, for error messages
+	byPath  map[string]*Entry
+	origin  map[string]string // what put each path there, for error messages
+	walking map[string]bool   // resolved directories that addTree is walking
 }
 
 // Plan expands directory sources, adds missing parent directories, checks
 // for conflicts, applies metadata and sorts the entries by path.
 func Plan(inputs []Input, meta MetadataSpec) ([]Entry, error) {
-	p := &planner{byPath: map[string]*Entry{}, origin: map[string]string{}}
+	p := &planner{byPath: map[string]*Entry{}, origin: map[string]string{}, walking: map[string]bool{}}
 	for _, in := range inputs {
 		path, err := CleanPath(in.Path)
 		if err != nil {
@@ -160,14 +161,27 @@ func (p *planner) addTree(path, root string) error {
 	if err := p.add(&Entry{Kind: KindDir, Path: path, attrs: attrs{mode: 0o755}}, root); err != nil {
 		return err
 	}
-	return filepath.WalkDir(root, func(src string, d fs.DirEntry, err error) error {
+	// WalkDir does not descend into a root that is a symlink, and a tree
+	// (or a directory inside one) may be staged as a link: walk the
+	// directory it resolves to, refusing links back to a directory that
+	// is being walked.
+	dir, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if p.walking[dir] {
+		return fmt.Errorf("%s: source %s is a symlink cycle: it links to %s, which contains it", path, root, dir)
+	}
+	p.walking[dir] = true
+	defer delete(p.walking, dir)
+	return filepath.WalkDir(dir, func(src string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if src == root {
+		if src == dir {
 			return nil
 		}
-		rel, err := filepath.Rel(root, src)
+		rel, err := filepath.Rel(dir, src)
 		if err != nil {
 			return err
 		}
@@ -222,14 +236,18 @@ func (p *planner) addParents() {
 func (p *planner) finish(meta MetadataSpec) ([]Entry, error) {
 	entries := make([]Entry, 0, len(p.byPath))
 	for _, e := range p.byPath {
+		entries = append(entries, *e)
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
+	// Checked in sorted order, so that the error names the same path on
+	// every run.
+	for _, e := range entries {
 		for _, dir := range parentDirs(e.Path) {
 			if parent := p.byPath[dir]; parent.Kind != KindDir {
 				return nil, fmt.Errorf("/%s needs /%s to be a directory, but it is a %s (%s)", e.Path, dir, parent.Kind, p.origin[dir])
 			}
 		}
-		entries = append(entries, *e)
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
 	if err := applyMetadata(entries, meta); err != nil {
 		return nil, err
 	}
@@ -238,11 +256,18 @@ func (p *planner) finish(meta MetadataSpec) ([]Entry, error) {
 
 func applyMetadata(entries []Entry, meta MetadataSpec) error {
 	perPath := map[string]FileMetadata{}
+	keys := map[string]string{} // clean path → the key that gave it
 	for key, m := range meta.Paths {
 		path, err := CleanPath(key)
 		if err != nil {
 			return fmt.Errorf("file_metadata: %w", err)
 		}
+		if prev, ok := keys[path]; ok {
+			// Either value could win, depending on map order: refuse both.
+			first, second := min(prev, key), max(prev, key)
+			return fmt.Errorf("file_metadata gives /%s twice, as %q and %q: give each path once", path, first, second)
+		}
+		keys[path] = key
 		perPath[path] = m
 	}
 	for i := range entries {

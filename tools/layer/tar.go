@@ -84,6 +84,9 @@ func copyFile(w io.Writer, path string, size int64, buf []byte) error {
 	if n != size {
 		return fmt.Errorf("source %s shrank from %d to %d bytes while the layer was written", path, size, n)
 	}
+	if m, _ := f.Read(buf[:1]); m > 0 {
+		return fmt.Errorf("source %s grew beyond %d bytes while the layer was written", path, size)
+	}
 	return nil
 }
 

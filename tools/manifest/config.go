@@ -69,6 +69,11 @@ func buildConfig(r Request, layers []blob.LayerMetadata) (jsonObject, error) {
 			return nil, err
 		}
 		cfg = base
+		if len(r.Config.Entrypoint) > 0 && len(r.Config.Cmd) == 0 {
+			// As in a Dockerfile: a new entrypoint drops the base image's
+			// Cmd (but not one that the config fragment sets).
+			delete(object(cfg, "config"), "Cmd")
+		}
 	}
 	if r.ConfigFragment != "" {
 		frag, err := readObject(r.ConfigFragment, "config_fragment")
@@ -118,10 +123,6 @@ func buildConfig(r Request, layers []blob.LayerMetadata) (jsonObject, error) {
 func applySettings(c jsonObject, s ConfigSettings) {
 	if len(s.Entrypoint) > 0 {
 		c["Entrypoint"] = strings2any(s.Entrypoint)
-		if len(s.Cmd) == 0 {
-			// As in a Dockerfile: a new entrypoint drops the base image's Cmd.
-			delete(c, "Cmd")
-		}
 	}
 	if len(s.Cmd) > 0 {
 		c["Cmd"] = strings2any(s.Cmd)

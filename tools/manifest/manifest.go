@@ -31,6 +31,9 @@ type Result struct {
 // Build computes the config and the manifest for r.
 func Build(r Request) (Result, error) {
 	var res Result
+	if err := r.Validate(); err != nil {
+		return res, err
+	}
 	layers := make([]blob.LayerMetadata, len(r.Layers))
 	for i, path := range r.Layers {
 		m, err := blob.ReadLayerMetadata(path)
@@ -103,6 +106,10 @@ func (res Result) Write(out Outputs) error {
 	return blob.WriteJSON(out.Descriptor, res.Descriptor)
 }
 
+// dockerManifestV2 is the Docker image manifest's media type, which a base
+// pulled from a registry may have.
+const dockerManifestV2 = "application/vnd.docker.distribution.manifest.v2+json"
+
 func readBaseManifest(path string) (ocispec.Manifest, error) {
 	var m ocispec.Manifest
 	if path == "" {
@@ -116,7 +123,17 @@ func readBaseManifest(path string) (ocispec.Manifest, error) {
 		return m, fmt.Errorf("base manifest %s: %w", path, err)
 	}
 	if m.SchemaVersion != 2 {
-		return m, fmt.Errorf("base manifest %s: schemaVersion %d is not 2 (an index or a schema 1 manifest?)", path, m.SchemaVersion)
+		return m, fmt.Errorf("base manifest %s: schemaVersion %d is not 2 (a schema 1 manifest?)", path, m.SchemaVersion)
+	}
+	// An index has schemaVersion 2 as well; without these checks it would
+	// pass for a manifest with no layers.
+	switch m.MediaType {
+	case "", ocispec.MediaTypeImageManifest, dockerManifestV2:
+	default:
+		return m, fmt.Errorf("base manifest %s: mediaType %q is not an image manifest (an index? use the manifest of one platform)", path, m.MediaType)
+	}
+	if m.Config.Digest == "" {
+		return m, fmt.Errorf("base manifest %s has no config: it is not an image manifest (an index? use the manifest of one platform)", path)
 	}
 	return m, nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -61,7 +62,18 @@ func ReadRequest(path string) (Request, error) {
 	return r, r.Validate()
 }
 
-var portPattern = regexp.MustCompile(`^[0-9]{1,5}(/(tcp|udp|sctp))?$`)
+var portPattern = regexp.MustCompile(`^([0-9]{1,5})(/(tcp|udp|sctp))?$`)
+
+// validPort reports whether p is PORT or PORT/PROTOCOL with a port number
+// from 1 to 65535.
+func validPort(p string) bool {
+	m := portPattern.FindStringSubmatch(p)
+	if m == nil {
+		return false
+	}
+	n, err := strconv.Atoi(m[1])
+	return err == nil && n >= 1 && n <= 65535
+}
 
 // Validate checks the fields that have a fixed syntax.
 func (r Request) Validate() error {
@@ -75,8 +87,8 @@ func (r Request) Validate() error {
 		return err
 	}
 	for _, p := range r.Config.ExposedPorts {
-		if !portPattern.MatchString(p) {
-			return fmt.Errorf("exposed_ports: %q is not PORT or PORT/PROTOCOL (tcp, udp or sctp), for example \"8080/tcp\"", p)
+		if !validPort(p) {
+			return fmt.Errorf("exposed_ports: %q is not PORT or PORT/PROTOCOL (a port from 1 to 65535; tcp, udp or sctp), for example \"8080/tcp\"", p)
 		}
 	}
 	for _, kv := range r.Config.Env {

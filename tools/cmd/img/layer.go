@@ -39,10 +39,10 @@ func runLayer(args []string) error {
 		return err
 	}
 	var err error
-	if job.compression.Algorithm, err = compress.ParseAlgorithm(*algorithm); err != nil {
-		return err
+	if job.compression.Algorithm, err = compress.ParseAlgorithm(*algorithm); err == nil {
+		err = job.run()
 	}
-	if err := job.run(); err != nil {
+	if err != nil {
 		return fmt.Errorf("%s: %w", *label, err)
 	}
 	return nil
