@@ -66,10 +66,17 @@ def _img_tool_impl(mctx):
         img_prebuilt(name = repo, url = e["url"], sha256 = e["sha256"], os = e["os"], lockfile = str(lockfile), entry = e["entry"])
         toolchains.append({"cpu": e["cpu"], "os": e["os"], "repo": repo})
 
+    # img_host_tool runs on this machine outside actions: in repository
+    # rules and module extensions. Without a prebuilt binary for the host it
+    # is built from source, and then also serves as the host's toolchain.
     host_os, host_cpu = _host(mctx)
-    if not [t for t in toolchains if (t["os"], t["cpu"]) == (host_os, host_cpu)]:
-        img_source_build(name = "img_tool_source")
-        toolchains.append({"cpu": host_cpu, "os": host_os, "repo": "img_tool_source"})
+    host = [e for e in entries if (e["os"], e["cpu"]) == (host_os, host_cpu)]
+    if host:
+        e = host[0]
+        img_prebuilt(name = "img_host_tool", url = e["url"], sha256 = e["sha256"], os = e["os"], lockfile = str(lockfile), entry = e["entry"])
+    else:
+        img_source_build(name = "img_host_tool")
+        toolchains.append({"cpu": host_cpu, "os": host_os, "repo": "img_host_tool"})
     img_toolchains_hub(name = "img_toolchains", toolchains = json.encode(toolchains))
 
 img_tool = module_extension(

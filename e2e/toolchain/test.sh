@@ -24,7 +24,7 @@ repo=$(bazel info output_base 2>/dev/null)/external/rules_img~~img_tool~img_tool
 check_eq "toolchain: the prebuilt repository holds the locked binary" "$sha" \
   "$(sha256sum "$repo/img" 2>&1 | cut -d' ' -f1)"
 check_eq "toolchain: no source build when the lockfile has this platform" "absent" \
-  "$([ -e "$(bazel info output_base 2>/dev/null)/external/rules_img~~img_tool~img_tool_source" ] && echo present || echo absent)"
+  "$([ -e "$(bazel info output_base 2>/dev/null)/external/rules_img~~img_tool~img_host_tool" ] && echo present || echo absent)"
 check "toolchain: the layer was written by it" test -s bazel-bin/layer.layer.json
 
 wrong=$(printf '%064d' 0)

@@ -21,6 +21,9 @@ type LayerMetadata struct {
 	Size        int64             `json:"size"`
 	DiffID      string            `json:"diff_id"`
 	Annotations map[string]string `json:"annotations,omitempty"`
+	// Sources lists "registry/repository" places that serve the blob, for
+	// layers of pulled base images whose bytes are not part of the build.
+	Sources []string `json:"sources,omitempty"`
 }
 
 var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)

@@ -4,6 +4,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"sort"
 )
 
 type subcommand struct {
@@ -12,9 +13,14 @@ type subcommand struct {
 }
 
 var subcommands = map[string]subcommand{
-	"layer":    {runLayer, "write a layer blob and its metadata from a list of inputs"},
-	"manifest": {runManifest, "write an image config, manifest and descriptor"},
-	"layout":   {runLayout, "write an OCI image layout directory"},
+	"layer":       {runLayer, "write a layer blob and its metadata from a list of inputs"},
+	"manifest":    {runManifest, "write an image config, manifest and descriptor"},
+	"layout":      {runLayout, "write an OCI image layout directory"},
+	"generate":    {runGenerate, "plan the repositories of the images module extension"},
+	"fetch-image": {runFetchImage, "download one platform's manifest and config, verified"},
+	"fetch-blob":  {runFetchBlob, "download one blob, verified"},
+	"pull-repo":   {runPullRepo, "fill a repository of the pull repository rule"},
+	"lock":        {runLock, "update or check the images lockfile"},
 }
 
 func main() {
@@ -36,7 +42,12 @@ func main() {
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: img SUBCOMMAND [flags]")
-	for _, name := range []string{"layer", "manifest", "layout"} {
-		fmt.Fprintf(os.Stderr, "  %-9s %s\n", name, subcommands[name].summary)
+	names := make([]string, 0, len(subcommands))
+	for name := range subcommands {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fmt.Fprintf(os.Stderr, "  %-12s %s\n", name, subcommands[name].summary)
 	}
 }

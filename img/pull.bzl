@@ -1,0 +1,5 @@
+"""Public API: the pull repository rule."""
+
+load("//extensions:repositories.bzl", _pull = "pull")
+
+pull = _pull
