@@ -68,10 +68,19 @@ func Generate(req Request) (Plan, error) {
 	}
 	plan := Plan{Repos: []Repo{hub}}
 	blobs := map[string][]string{} // digest → sources
+	owners := map[string]string{}  // repository name → pull that needs it
 	for _, p := range req.Pulls {
 		repos, err := pullRepos(req, p, locked, blobs)
 		if err != nil {
 			return Plan{}, err
+		}
+		// A platform repository is named <pull>_<platform>, which another
+		// pull may be named too.
+		for _, r := range repos {
+			if other, ok := owners[r.Name]; ok {
+				return Plan{}, fmt.Errorf("pulls %q and %q both need a repository named %q: rename one of them", other, p.Name, r.Name)
+			}
+			owners[r.Name] = p.Name
 		}
 		plan.Repos = append(plan.Repos, repos...)
 	}
@@ -132,11 +141,15 @@ func pullRepos(req Request, p lock.Pull, locked lock.File, blobs map[string][]st
 	if why := img.Stale(p); why != "" {
 		return errorRepo(p.Name, fmt.Sprintf("the entry for the pull %q in %s is stale (%s): run %s", p.Name, req.LockfileLabel, why, update))
 	}
+	platforms := selectable(img)
+	if len(platforms) == 0 {
+		return errorRepo(p.Name, fmt.Sprintf("the pull %q resolved only to platforms that have no Bazel constraints here (%s): name the platforms to use in the pull's platforms", p.Name, strings.Join(img.PlatformNames(), ", ")))
+	}
 	hub := newBuildFile()
 	var repos []Repo
 	actuals := map[string]string{}
 	var settings []string
-	for _, platform := range img.PlatformNames() {
+	for _, platform := range platforms {
 		entry := img.Platforms[platform]
 		repoName := p.Name + "_" + targetName(platform)
 		if err := addPlatform(hub, platform, "@"+repoName+"//:image", actuals, &settings); err != nil {
@@ -156,12 +169,26 @@ func pullRepos(req Request, p lock.Pull, locked lock.File, blobs map[string][]st
 		})
 	}
 	noMatch := fmt.Sprintf("@%s has no image for the target platform: it has %s. Build for one of them (--platforms), or add the platform to the pull's platforms and run %s",
-		p.Name, strings.Join(img.PlatformNames(), ", "), update)
+		p.Name, strings.Join(platforms, ", "), update)
 	if err := addImageAlias(hub, p.Name, settings, actuals, noMatch); err != nil {
 		return nil, err
 	}
 	hubRepo := Repo{Name: p.Name, Files: map[string]string{"BUILD.bazel": hub.format()}}
 	return append([]Repo{hubRepo}, repos...), nil
+}
+
+// selectable lists the image's platforms that map to Bazel constraints,
+// sorted. A pull without platforms takes every platform of an index, which
+// may include some (linux/arm/v5, linux/mips64le) that a build cannot
+// select; those are left out rather than failing every repository.
+func selectable(img lock.Image) []string {
+	var out []string
+	for _, platform := range img.PlatformNames() {
+		if _, err := Constraints(platform); err == nil {
+			out = append(out, platform)
+		}
+	}
+	return out
 }
 
 // errorRepo gives the pull a repository whose target fails with message, so

@@ -17,7 +17,11 @@ func PullRepoBUILD(name string, p lock.Pull, img lock.Image) (string, error) {
 	var settings []string
 	blobs := map[string]bool{}
 	var blobOrder []string
-	for _, platform := range img.PlatformNames() {
+	platforms := selectable(img)
+	if len(platforms) == 0 {
+		return "", fmt.Errorf("the image of %s has only platforms that have no Bazel constraints here (%s): name the platforms to use", name, strings.Join(img.PlatformNames(), ", "))
+	}
+	for _, platform := range platforms {
 		target := targetName(platform)
 		if err := addPlatform(f, platform, ":"+target+"_image", actuals, &settings); err != nil {
 			return "", err
@@ -34,7 +38,7 @@ func PullRepoBUILD(name string, p lock.Pull, img lock.Image) (string, error) {
 		}
 	}
 	noMatch := fmt.Sprintf("@%s has no image for the target platform: it has %s. Build for one of them (--platforms), or name the platform in the pull's platforms",
-		name, strings.Join(img.PlatformNames(), ", "))
+		name, strings.Join(platforms, ", "))
 	if err := addImageAlias(f, name, settings, actuals, noMatch); err != nil {
 		return "", err
 	}

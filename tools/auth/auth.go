@@ -73,7 +73,11 @@ func (h BazelHelper) ResolveContext(ctx context.Context, target authn.Resource) 
 
 // fromAuthorization turns an Authorization header into an authenticator.
 func fromAuthorization(header, helper string) (authn.Authenticator, error) {
-	scheme, value, _ := strings.Cut(header, " ")
+	scheme, value, found := strings.Cut(header, " ")
+	if !found {
+		// A bare value is likely the secret itself: never quote it.
+		return nil, fmt.Errorf("credential helper %s answered an Authorization header with no scheme; use Basic or Bearer", helper)
+	}
 	switch strings.ToLower(scheme) {
 	case "basic":
 		return authn.FromConfig(authn.AuthConfig{Auth: value}), nil

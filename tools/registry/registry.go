@@ -145,6 +145,10 @@ func sha256Hex(data []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// Explain turns a registry error about ref at src into a message that says
+// what to check.
+func Explain(src Source, ref string, err error) error { return explain(src, ref, err) }
+
 // explain turns a registry error into a message that says what to check.
 func explain(src Source, ref string, err error) error {
 	var terr *transport.Error

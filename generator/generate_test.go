@@ -1,0 +1,898 @@
+package generator
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/bazelbuild/buildtools/build"
+
+	"github.com/rules-img/rules_img/tools/lock"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// digest makes a well-formed sha256 digest out of one repeated hex digit.
+func digest(c string) string { return "sha256:" + strings.Repeat(c, 64) }
+
+const (
+	ociManifest = "application/vnd.oci.image.manifest.v1+json"
+	ociIndex    = "application/vnd.oci.image.index.v1+json"
+	ociConfig   = "application/vnd.oci.image.config.v1+json"
+	ociLayerGz  = "application/vnd.oci.image.layer.v1.tar+gzip"
+	ociLayerZst = "application/vnd.oci.image.layer.v1.tar+zstd"
+)
+
+// Digests of the fixture. The shared layer is in base's linux/amd64 and in
+// distroless's linux/amd64.
+var (
+	baseIndex      = digest("1")
+	baseAmd64      = digest("2")
+	baseArm64      = digest("3")
+	distroManifest = digest("4")
+	sharedLayer    = digest("a")
+	baseArmLayer   = digest("b")
+	baseAmdLayer2  = digest("c")
+	distroLayer    = digest("d")
+)
+
+func basePull() lock.Pull {
+	return lock.Pull{
+		Name:       "base",
+		Registries: []string{"mirror.example.com", "index.docker.io"},
+		Repository: "library/debian",
+		Tag:        "bookworm",
+		Platforms:  []string{"linux/amd64", "linux/arm64/v8"},
+	}
+}
+
+func distrolessPull() lock.Pull {
+	return lock.Pull{
+		Name:       "distroless",
+		Registries: []string{"gcr.io"},
+		Repository: "distroless/static",
+		Tag:        "nonroot",
+		Digest:     distroManifest,
+	}
+}
+
+func baseImage() lock.Image {
+	p := basePull()
+	return lock.Image{
+		Digest:     baseIndex,
+		FoundAt:    "mirror.example.com",
+		MediaType:  ociIndex,
+		Registries: p.Registries,
+		Repository: p.Repository,
+		Tag:        p.Tag,
+		Platforms: map[string]lock.Platform{
+			"linux/amd64": {
+				Manifest: lock.Descriptor{Digest: baseAmd64, MediaType: ociManifest, Size: 700},
+				Config:   lock.Descriptor{Digest: digest("5"), MediaType: ociConfig, Size: 1500},
+				Layers: []lock.Descriptor{
+					{Digest: sharedLayer, MediaType: ociLayerGz, Size: 30000000},
+					{Digest: baseAmdLayer2, MediaType: ociLayerZst, Size: 1234},
+				},
+			},
+			"linux/arm64/v8": {
+				Manifest: lock.Descriptor{Digest: baseArm64, MediaType: ociManifest, Size: 701},
+				Config:   lock.Descriptor{Digest: digest("6"), MediaType: ociConfig, Size: 1501},
+				Layers: []lock.Descriptor{
+					{Digest: baseArmLayer, MediaType: ociLayerGz, Size: 29000000},
+				},
+			},
+		},
+	}
+}
+
+func distrolessImage() lock.Image {
+	p := distrolessPull()
+	return lock.Image{
+		Digest:     distroManifest,
+		FoundAt:    "gcr.io",
+		MediaType:  ociManifest,
+		Registries: p.Registries,
+		Repository: p.Repository,
+		Tag:        p.Tag,
+		Platforms: map[string]lock.Platform{
+			"linux/amd64": {
+				Manifest: lock.Descriptor{Digest: distroManifest, MediaType: ociManifest, Size: 500},
+				Config:   lock.Descriptor{Digest: digest("7"), MediaType: ociConfig, Size: 900},
+				Layers: []lock.Descriptor{
+					{Digest: sharedLayer, MediaType: ociLayerGz, Size: 30000000},
+					{Digest: distroLayer, MediaType: ociLayerGz, Size: 100},
+				},
+			},
+		},
+	}
+}
+
+func lockfile(t *testing.T, images map[string]lock.Image) string {
+	t.Helper()
+	data, err := lock.File{Version: lock.Version, Images: images}.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func request(t *testing.T, pulls []lock.Pull, images map[string]lock.Image) Request {
+	t.Helper()
+	return Request{
+		Pulls:         pulls,
+		Lockfile:      lockfile(t, images),
+		LockfileLabel: "@@//:images.lock.json",
+		LockfilePath:  "images.lock.json",
+		Hub:           "images",
+	}
+}
+
+func fullRequest(t *testing.T) Request {
+	return request(t,
+		[]lock.Pull{basePull(), distrolessPull()},
+		map[string]lock.Image{"base": baseImage(), "distroless": distrolessImage()})
+}
+
+// render prints a plan as text for the golden files: each repository, its
+// fetch and its files, in order.
+func render(t *testing.T, plan Plan) string {
+	t.Helper()
+	var b strings.Builder
+	for _, r := range plan.Repos {
+		b.WriteString("######## repo " + r.Name + "\n")
+		if r.Fetch != nil {
+			fetch, err := json.Marshal(r.Fetch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.WriteString("######## fetch " + string(fetch) + "\n")
+		}
+		var names []string
+		for n := range r.Files {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			b.WriteString("######## file " + n + "\n")
+			b.WriteString(r.Files[n])
+		}
+	}
+	return b.String()
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./generator -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the output (run go test ./generator -update to rewrite it)\n--- got:\n%s\n--- want:\n%s", path, got, want)
+	}
+}
+
+// checkBUILD parses a rendered BUILD file and checks that it is already in
+// buildifier's format.
+func checkBUILD(t *testing.T, where, content string) *build.File {
+	t.Helper()
+	f, err := build.ParseBuild(where, []byte(content))
+	if err != nil {
+		t.Fatalf("%s does not parse: %v\n%s", where, err, content)
+	}
+	if formatted := string(build.Format(f)); formatted != content {
+		t.Errorf("%s is not in buildifier format:\n--- got:\n%s\n--- formatted:\n%s", where, content, formatted)
+	}
+	return f
+}
+
+func checkPlanBUILDs(t *testing.T, plan Plan) {
+	t.Helper()
+	for _, r := range plan.Repos {
+		for name, content := range r.Files {
+			if strings.HasSuffix(name, ".bazel") {
+				checkBUILD(t, r.Name+"/"+name, content)
+			}
+		}
+	}
+}
+
+func repoByName(t *testing.T, plan Plan, name string) Repo {
+	t.Helper()
+	for _, r := range plan.Repos {
+		if r.Name == name {
+			return r
+		}
+	}
+	var names []string
+	for _, r := range plan.Repos {
+		names = append(names, r.Name)
+	}
+	t.Fatalf("plan has no repo %q; it has %v", name, names)
+	return Repo{}
+}
+
+func repoNames(plan Plan) []string {
+	var names []string
+	for _, r := range plan.Repos {
+		names = append(names, r.Name)
+	}
+	return names
+}
+
+// rule finds the call of kind with the given name attribute.
+func rule(t *testing.T, f *build.File, kind, name string) *build.Rule {
+	t.Helper()
+	for _, r := range f.Rules(kind) {
+		if r.Name() == name {
+			return r
+		}
+	}
+	t.Fatalf("%s has no %s named %q", f.Path, kind, name)
+	return nil
+}
+
+func stringList(t *testing.T, r *build.Rule, attr string) []string {
+	t.Helper()
+	list, ok := r.Attr(attr).(*build.ListExpr)
+	if !ok {
+		t.Fatalf("%s.%s is %T, want a list", r.Name(), attr, r.Attr(attr))
+	}
+	var out []string
+	for _, e := range list.List {
+		s, ok := e.(*build.StringExpr)
+		if !ok {
+			t.Fatalf("%s.%s holds %T", r.Name(), attr, e)
+		}
+		out = append(out, s.Value)
+	}
+	return out
+}
+
+func TestGenerateFullyLocked(t *testing.T) {
+	plan, err := Generate(fullRequest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "fully_locked", render(t, plan))
+	checkPlanBUILDs(t, plan)
+
+	wantNames := []string{
+		"images",
+		"base", "base_linux_amd64", "base_linux_arm64_v8",
+		"distroless", "distroless_linux_amd64",
+		"blob_sha256_" + strings.Repeat("a", 64),
+		"blob_sha256_" + strings.Repeat("b", 64),
+		"blob_sha256_" + strings.Repeat("c", 64),
+		"blob_sha256_" + strings.Repeat("d", 64),
+	}
+	if got := repoNames(plan); !reflect.DeepEqual(got, wantNames) {
+		t.Errorf("repos = %v\nwant %v", got, wantNames)
+	}
+
+	t.Run("hub", func(t *testing.T) {
+		hub := repoByName(t, plan, "images")
+		if hub.Fetch != nil {
+			t.Errorf("hub fetches %+v", hub.Fetch)
+		}
+		f := checkBUILD(t, "images/BUILD.bazel", hub.Files["BUILD.bazel"])
+		upd := rule(t, f, "images_update", "update")
+		if got := upd.AttrString("lockfile"); got != "images.lock.json" {
+			t.Errorf("update.lockfile = %q", got)
+		}
+		if got := upd.AttrString("pulls"); got != "pulls.json" {
+			t.Errorf("update.pulls = %q", got)
+		}
+		var pulls struct {
+			Pulls []lock.Pull `json:"pulls"`
+		}
+		if err := json.Unmarshal([]byte(hub.Files["pulls.json"]), &pulls); err != nil {
+			t.Fatalf("pulls.json: %v", err)
+		}
+		if want := []lock.Pull{basePull(), distrolessPull()}; !reflect.DeepEqual(pulls.Pulls, want) {
+			t.Errorf("pulls.json = %+v, want %+v", pulls.Pulls, want)
+		}
+		if !strings.HasSuffix(hub.Files["pulls.json"], "}\n") {
+			t.Errorf("pulls.json has no final newline")
+		}
+	})
+
+	t.Run("pull repo", func(t *testing.T) {
+		r := repoByName(t, plan, "base")
+		if r.Fetch != nil {
+			t.Errorf("pull repo fetches %+v", r.Fetch)
+		}
+		f := checkBUILD(t, "base/BUILD.bazel", r.Files["BUILD.bazel"])
+		for platform, want := range map[string][]string{
+			"linux_amd64":    {"@platforms//os:linux", "@platforms//cpu:x86_64"},
+			"linux_arm64_v8": {"@platforms//os:linux", "@platforms//cpu:aarch64"},
+		} {
+			setting := rule(t, f, "config_setting", "is_"+platform)
+			if got := stringList(t, setting, "constraint_values"); !reflect.DeepEqual(got, want) {
+				t.Errorf("is_%s constraints = %v, want %v", platform, got, want)
+			}
+			alias := rule(t, f, "alias", platform)
+			if got, want := alias.AttrString("actual"), "@base_"+platform+"//:image"; got != want {
+				t.Errorf("alias %s = %q, want %q", platform, got, want)
+			}
+		}
+		image := rule(t, f, "alias", "base")
+		sel, ok := image.Attr("actual").(*build.CallExpr)
+		if !ok || sel.X.(*build.Ident).Name != "select" {
+			t.Fatalf("base.actual is not a select: %s", build.FormatString(image.Attr("actual")))
+		}
+		dict := sel.List[0].(*build.DictExpr)
+		got := map[string]string{}
+		var keys []string
+		for _, kv := range dict.List {
+			k := kv.Key.(*build.StringExpr).Value
+			keys = append(keys, k)
+			got[k] = kv.Value.(*build.StringExpr).Value
+		}
+		want := map[string]string{
+			":is_linux_amd64":    "@base_linux_amd64//:image",
+			":is_linux_arm64_v8": "@base_linux_arm64_v8//:image",
+		}
+		if !reflect.DeepEqual(got, want) || !sort.StringsAreSorted(keys) {
+			t.Errorf("select keys %v = %v, want %v", keys, got, want)
+		}
+		var noMatch string
+		for _, arg := range sel.List[1:] {
+			if a, ok := arg.(*build.AssignExpr); ok && a.LHS.(*build.Ident).Name == "no_match_error" {
+				noMatch = a.RHS.(*build.StringExpr).Value
+			}
+		}
+		for _, part := range []string{"@base has no image for the target platform", "linux/amd64, linux/arm64/v8", "bazel run @images//:update"} {
+			if !strings.Contains(noMatch, part) {
+				t.Errorf("no_match_error %q lacks %q", noMatch, part)
+			}
+		}
+	})
+
+	t.Run("platform repos", func(t *testing.T) {
+		for _, tc := range []struct {
+			repo, digest, platform string
+			registries             []string
+			repository             string
+			os, arch, variant      string
+			blobs, mediaTypes      []string
+		}{
+			{
+				repo: "base_linux_amd64", digest: baseAmd64, platform: "linux/amd64",
+				registries: basePull().Registries, repository: "library/debian",
+				os: "linux", arch: "amd64", variant: "",
+				blobs:      []string{"@blob_sha256_" + strings.Repeat("a", 64) + "//:blob", "@blob_sha256_" + strings.Repeat("c", 64) + "//:blob"},
+				mediaTypes: []string{ociLayerGz, ociLayerZst},
+			},
+			{
+				repo: "base_linux_arm64_v8", digest: baseArm64, platform: "linux/arm64/v8",
+				registries: basePull().Registries, repository: "library/debian",
+				os: "linux", arch: "arm64", variant: "v8",
+				blobs:      []string{"@blob_sha256_" + strings.Repeat("b", 64) + "//:blob"},
+				mediaTypes: []string{ociLayerGz},
+			},
+			{
+				repo: "distroless_linux_amd64", digest: distroManifest, platform: "linux/amd64",
+				registries: []string{"gcr.io"}, repository: "distroless/static",
+				os: "linux", arch: "amd64", variant: "",
+				blobs:      []string{"@blob_sha256_" + strings.Repeat("a", 64) + "//:blob", "@blob_sha256_" + strings.Repeat("d", 64) + "//:blob"},
+				mediaTypes: []string{ociLayerGz, ociLayerGz},
+			},
+		} {
+			t.Run(tc.repo, func(t *testing.T) {
+				r := repoByName(t, plan, tc.repo)
+				want := &Fetch{Registries: tc.registries, Repository: tc.repository, Digest: tc.digest, Platform: tc.platform}
+				if !reflect.DeepEqual(r.Fetch, want) {
+					t.Errorf("fetch = %+v, want %+v", r.Fetch, want)
+				}
+				f := checkBUILD(t, tc.repo+"/BUILD.bazel", r.Files["BUILD.bazel"])
+				img := rule(t, f, "pulled_image", "image")
+				for attr, want := range map[string]string{
+					"os": tc.os, "architecture": tc.arch, "variant": tc.variant,
+					"manifest": "manifest.json", "config": "config.json", "descriptor": "descriptor.json",
+				} {
+					if got := img.AttrString(attr); got != want {
+						t.Errorf("%s = %q, want %q", attr, got, want)
+					}
+				}
+				if got := stringList(t, img, "blobs"); !reflect.DeepEqual(got, tc.blobs) {
+					t.Errorf("blobs = %v, want %v", got, tc.blobs)
+				}
+				if got := stringList(t, img, "layer_media_types"); !reflect.DeepEqual(got, tc.mediaTypes) {
+					t.Errorf("layer_media_types = %v, want %v", got, tc.mediaTypes)
+				}
+				var layers []string
+				for i := range tc.blobs {
+					layers = append(layers, LayerFile(i))
+				}
+				if got := stringList(t, img, "layers"); !reflect.DeepEqual(got, layers) {
+					t.Errorf("layers = %v, want %v", got, layers)
+				}
+				loads := f.Stmt[0].(*build.LoadStmt)
+				if loads.Module.Value != "@rules_img//img/private:pulled.bzl" {
+					t.Errorf("first statement loads %s", loads.Module.Value)
+				}
+			})
+		}
+	})
+
+	t.Run("blob repos", func(t *testing.T) {
+		for _, tc := range []struct {
+			hex     string
+			sources []string
+		}{
+			// Shared by both pulls: the sources of both, in pull order.
+			{"a", []string{"mirror.example.com/library/debian", "index.docker.io/library/debian", "gcr.io/distroless/static"}},
+			{"b", []string{"mirror.example.com/library/debian", "index.docker.io/library/debian"}},
+			{"c", []string{"mirror.example.com/library/debian", "index.docker.io/library/debian"}},
+			{"d", []string{"gcr.io/distroless/static"}},
+		} {
+			name := "blob_sha256_" + strings.Repeat(tc.hex, 64)
+			r := repoByName(t, plan, name)
+			if r.Fetch != nil {
+				t.Errorf("%s fetches", name)
+			}
+			f := checkBUILD(t, name+"/BUILD.bazel", r.Files["BUILD.bazel"])
+			b := rule(t, f, "remote_blob", "blob")
+			if got := b.AttrString("digest"); got != digest(tc.hex) {
+				t.Errorf("%s digest = %q", name, got)
+			}
+			if got := stringList(t, b, "sources"); !reflect.DeepEqual(got, tc.sources) {
+				t.Errorf("%s sources = %v, want %v", name, got, tc.sources)
+			}
+		}
+	})
+}
+
+func TestGenerateMissingEntry(t *testing.T) {
+	req := request(t, []lock.Pull{basePull(), distrolessPull()}, map[string]lock.Image{"base": baseImage()})
+	plan, err := Generate(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "missing_entry", render(t, plan))
+	checkPlanBUILDs(t, plan)
+	r := repoByName(t, plan, "distroless")
+	f := checkBUILD(t, "distroless/BUILD.bazel", r.Files["BUILD.bazel"])
+	msg := rule(t, f, "pull_error", "distroless").AttrString("message")
+	for _, part := range []string{"@@//:images.lock.json", `"distroless"`, "gcr.io/distroless/static:nonroot@" + distroManifest, "bazel run @images//:update"} {
+		if !strings.Contains(msg, part) {
+			t.Errorf("message %q lacks %q", msg, part)
+		}
+	}
+	// The error repository replaces the platform repositories and blobs of
+	// that pull; the locked pull is unaffected.
+	names := repoNames(plan)
+	for _, n := range names {
+		if strings.HasPrefix(n, "distroless_") {
+			t.Errorf("plan has %s for an unlocked pull", n)
+		}
+		if n == "blob_sha256_"+strings.Repeat("d", 64) {
+			t.Errorf("plan has the blob of the unlocked pull")
+		}
+	}
+	repoByName(t, plan, "base_linux_amd64")
+	repoByName(t, plan, "images")
+
+	// No lockfile at all (empty content): every pull is an error repo.
+	req.Lockfile = ""
+	plan, err = Generate(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := repoNames(plan), []string{"images", "base", "distroless"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("without a lockfile: repos %v, want %v", got, want)
+	}
+	for _, n := range []string{"base", "distroless"} {
+		if !strings.Contains(repoByName(t, plan, n).Files["BUILD.bazel"], "pull_error(") {
+			t.Errorf("%s is not a pull_error", n)
+		}
+	}
+}
+
+func TestGenerateStale(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		pull   func(*lock.Pull)
+		reason string
+	}{
+		{"tag changed", func(p *lock.Pull) { p.Tag = "trixie" }, `its tag is "bookworm", MODULE.bazel says "trixie"`},
+		{"digest pinned differently", func(p *lock.Pull) { p.Digest = digest("9") }, "its digest is " + baseIndex + ", MODULE.bazel says " + digest("9")},
+		{"platform missing", func(p *lock.Pull) { p.Platforms = append(p.Platforms, "linux/s390x") }, "it has no entry for platform linux/s390x"},
+		{"platform dropped", func(p *lock.Pull) { p.Platforms = []string{"linux/amd64"} }, "it has platforms linux/amd64, linux/arm64/v8, MODULE.bazel asks for linux/amd64"},
+		{"repository changed", func(p *lock.Pull) { p.Repository = "library/ubuntu" }, `its repository is "library/debian", MODULE.bazel says "library/ubuntu"`},
+		{"registries changed", func(p *lock.Pull) { p.Registries = []string{"index.docker.io"} }, "its registries are [mirror.example.com index.docker.io], MODULE.bazel says [index.docker.io]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := basePull()
+			tc.pull(&p)
+			plan, err := Generate(request(t, []lock.Pull{p}, map[string]lock.Image{"base": baseImage()}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkPlanBUILDs(t, plan)
+			if got, want := repoNames(plan), []string{"images", "base"}; !reflect.DeepEqual(got, want) {
+				t.Errorf("repos %v, want %v", got, want)
+			}
+			f := checkBUILD(t, "base/BUILD.bazel", repoByName(t, plan, "base").Files["BUILD.bazel"])
+			msg := rule(t, f, "pull_error", "base").AttrString("message")
+			for _, part := range []string{"is stale", tc.reason, "bazel run @images//:update", "@@//:images.lock.json"} {
+				if !strings.Contains(msg, part) {
+					t.Errorf("message %q lacks %q", msg, part)
+				}
+			}
+		})
+	}
+	// A golden of one stale error repo, to pin its whole form.
+	p := basePull()
+	p.Tag = "trixie"
+	plan, err := Generate(request(t, []lock.Pull{p}, map[string]lock.Image{"base": baseImage()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "stale_tag", render(t, plan))
+}
+
+func TestGenerateErrors(t *testing.T) {
+	withPull := func(edit func(*lock.Pull)) []lock.Pull {
+		p := basePull()
+		edit(&p)
+		return []lock.Pull{p}
+	}
+	for _, tc := range []struct {
+		name  string
+		req   func(*Request)
+		wants []string
+	}{
+		{"invalid digest", func(r *Request) {
+			r.Pulls = withPull(func(p *lock.Pull) { p.Digest = "sha256:xyz" })
+		}, []string{`pull "base"`, `"sha256:xyz" is not a sha256 digest`}},
+		{"upper-case digest", func(r *Request) {
+			r.Pulls = withPull(func(p *lock.Pull) { p.Digest = "sha256:" + strings.Repeat("A", 64) })
+		}, []string{"is not a sha256 digest"}},
+		{"duplicate names", func(r *Request) {
+			r.Pulls = []lock.Pull{basePull(), basePull()}
+		}, []string{`two pulls are named "base"`}},
+		{"unknown arch", func(r *Request) {
+			r.Pulls = withPull(func(p *lock.Pull) { p.Platforms = []string{"linux/sparc"} })
+		}, []string{`pull "base"`, `unknown platform "linux/sparc"`}},
+		{"unknown os", func(r *Request) {
+			r.Pulls = withPull(func(p *lock.Pull) { p.Platforms = []string{"plan9/amd64"} })
+		}, []string{`unknown platform "plan9/amd64"`}},
+		{"platform without arch", func(r *Request) {
+			r.Pulls = withPull(func(p *lock.Pull) { p.Platforms = []string{"plan9"} })
+		}, []string{`platform "plan9" is not os/arch`}},
+		{"reserved hub name", func(r *Request) {
+			r.Pulls = withPull(func(p *lock.Pull) { p.Name = "images" })
+		}, []string{`pull name "images" is reserved`}},
+		{"reserved blob prefix", func(r *Request) {
+			r.Pulls = withPull(func(p *lock.Pull) { p.Name = "blob_sha256_x" })
+		}, []string{`pull name "blob_sha256_x" is reserved`}},
+		{"bad name", func(r *Request) {
+			r.Pulls = withPull(func(p *lock.Pull) { p.Name = "1base" })
+		}, []string{`pull name "1base"`}},
+		{"no lockfile label", func(r *Request) {
+			r.LockfileLabel = ""
+			r.Lockfile = ""
+		}, []string{"no lockfile", `images.lockfile(file = "//:images.lock.json")`, "bazel run @images//:update"}},
+		{"bad lockfile JSON", func(r *Request) {
+			r.Lockfile = "{not json"
+		}, []string{"lockfile @@//:images.lock.json"}},
+		{"wrong lockfile version", func(r *Request) {
+			r.Lockfile = `{"images": {}, "version": 2}`
+		}, []string{"lockfile @@//:images.lock.json has version 2"}},
+		{"platform repo name taken by another pull", func(r *Request) {
+			other := distrolessPull()
+			other.Name = "base_linux_amd64"
+			r.Pulls = append(r.Pulls, other)
+			r.Lockfile = lockfile(t, map[string]lock.Image{"base": baseImage(), "base_linux_amd64": distrolessImage()})
+		}, []string{`pulls "base" and "base_linux_amd64" both need a repository named "base_linux_amd64"`}},
+		{"pull named like an earlier pull's platform repo, reversed", func(r *Request) {
+			other := distrolessPull()
+			other.Name = "base_linux_amd64"
+			r.Pulls = []lock.Pull{other, basePull()}
+			r.Lockfile = lockfile(t, map[string]lock.Image{"base": baseImage(), "base_linux_amd64": distrolessImage()})
+		}, []string{`pulls "base_linux_amd64" and "base" both need a repository named "base_linux_amd64"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := fullRequest(t)
+			tc.req(&req)
+			plan, err := Generate(req)
+			if err == nil {
+				t.Fatalf("no error; plan has %v", repoNames(plan))
+			}
+			for _, want := range tc.wants {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+			if len(plan.Repos) != 0 {
+				t.Errorf("failed Generate returned repos %v", repoNames(plan))
+			}
+		})
+	}
+}
+
+func TestGenerateNoPulls(t *testing.T) {
+	// Without pulls a lockfile is not required; the hub still exists.
+	plan, err := Generate(Request{Hub: "images"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := repoNames(plan); !reflect.DeepEqual(got, []string{"images"}) {
+		t.Fatalf("repos %v", got)
+	}
+	checkPlanBUILDs(t, plan)
+	if got := plan.Repos[0].Files["pulls.json"]; got != "{\n  \"pulls\": null\n}\n" && got != "{\n  \"pulls\": []\n}\n" {
+		t.Errorf("pulls.json = %q", got)
+	}
+}
+
+func TestGenerateUniqueRepoNames(t *testing.T) {
+	plan, err := Generate(fullRequest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range plan.Repos {
+		if seen[r.Name] {
+			t.Errorf("repo %s planned twice", r.Name)
+		}
+		seen[r.Name] = true
+		if len(r.Files) == 0 || r.Files["BUILD.bazel"] == "" {
+			t.Errorf("repo %s has no BUILD.bazel", r.Name)
+		}
+	}
+}
+
+func TestGenerateDeterministic(t *testing.T) {
+	first, err := Generate(fullRequest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		again, err := Generate(fullRequest(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(first, again) {
+			t.Fatalf("run %d differs:\n%s\n---\n%s", i, render(t, first), render(t, again))
+		}
+		a, _ := json.Marshal(first)
+		b, _ := json.Marshal(again)
+		if string(a) != string(b) {
+			t.Fatalf("run %d: JSON differs", i)
+		}
+	}
+}
+
+func TestPlanJSON(t *testing.T) {
+	// The extension reads "repos", "name", "files" and "fetch"; a repo
+	// without a fetch has no "fetch" key.
+	plan, err := Generate(fullRequest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decoded struct {
+		Repos []map[string]json.RawMessage `json:"repos"`
+	}
+	if err := json.Unmarshal(data, &decoded); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range decoded.Repos {
+		var name string
+		json.Unmarshal(r["name"], &name)
+		_, hasFetch := r["fetch"]
+		wantFetch := strings.Contains(name, "_linux_")
+		if hasFetch != wantFetch {
+			t.Errorf("repo %s: fetch present %v, want %v", name, hasFetch, wantFetch)
+		}
+		if hasFetch {
+			var f map[string]any
+			json.Unmarshal(r["fetch"], &f)
+			for _, k := range []string{"registries", "repository", "digest", "platform"} {
+				if _, ok := f[k]; !ok {
+					t.Errorf("repo %s: fetch has no %q", name, k)
+				}
+			}
+		}
+	}
+}
+
+func TestPullRepoBUILD(t *testing.T) {
+	for _, tc := range []struct {
+		golden string
+		pull   lock.Pull
+		image  lock.Image
+	}{
+		{"pull_repo_two_platforms", basePull(), baseImage()},
+		{"pull_repo_single", distrolessPull(), distrolessImage()},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			out, err := PullRepoBUILD(tc.pull.Name, tc.pull, tc.image)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tc.golden, out)
+			f := checkBUILD(t, tc.golden, out)
+			// Every label in the file names a target of the same file.
+			targets := map[string]bool{}
+			for _, r := range f.Rules("") {
+				targets[":"+r.Name()] = true
+			}
+			for _, platform := range tc.image.PlatformNames() {
+				target := targetName(platform)
+				img := rule(t, f, "pulled_image", target+"_image")
+				if got, want := img.AttrString("manifest"), PlatformDir(platform)+"/manifest.json"; got != want {
+					t.Errorf("%s manifest = %q, want %q", target, got, want)
+				}
+				for _, b := range stringList(t, img, "blobs") {
+					if !targets[b] {
+						t.Errorf("%s blob %s is not a target of the file", target, b)
+					}
+				}
+				if got := rule(t, f, "alias", target).AttrString("actual"); !targets[got] {
+					t.Errorf("alias %s points at %s, not a target of the file", target, got)
+				}
+			}
+			// Each blob appears once, with the pull's sources.
+			blobs := f.Rules("remote_blob")
+			seen := map[string]bool{}
+			for _, b := range blobs {
+				if seen[b.AttrString("digest")] {
+					t.Errorf("blob %s listed twice", b.AttrString("digest"))
+				}
+				seen[b.AttrString("digest")] = true
+				if got, want := stringList(t, b, "sources"), registrySources(tc.pull); !reflect.DeepEqual(got, want) {
+					t.Errorf("sources %v, want %v", got, want)
+				}
+			}
+			rule(t, f, "alias", tc.pull.Name)
+			if !strings.Contains(out, "name the platform in the pull's platforms") {
+				t.Errorf("no_match_error lacks the hint")
+			}
+		})
+	}
+}
+
+func TestConstraints(t *testing.T) {
+	for _, tc := range []struct {
+		platform string
+		want     []string
+	}{
+		{"linux/amd64", []string{"@platforms//os:linux", "@platforms//cpu:x86_64"}},
+		{"linux/arm64", []string{"@platforms//os:linux", "@platforms//cpu:aarch64"}},
+		{"linux/arm64/v8", []string{"@platforms//os:linux", "@platforms//cpu:aarch64"}},
+		{"linux/arm/v7", []string{"@platforms//os:linux", "@platforms//cpu:armv7"}},
+		{"windows/amd64", []string{"@platforms//os:windows", "@platforms//cpu:x86_64"}},
+		{"darwin/arm64", []string{"@platforms//os:macos", "@platforms//cpu:aarch64"}},
+		{"linux/sparc", nil},
+		{"plan9", nil},
+		{"plan9/amd64", nil},
+		{"linux/", nil},
+		{"", nil},
+		{"linux/arm64/v9", nil},
+	} {
+		got, err := Constraints(tc.platform)
+		if tc.want == nil {
+			if err == nil || !strings.Contains(err.Error(), "unknown platform") {
+				t.Errorf("Constraints(%q) = %v, %v; want an unknown platform error", tc.platform, got, err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Constraints(%q) = %v, %v; want %v", tc.platform, got, err, tc.want)
+		}
+	}
+}
+
+func TestRenderTemplateErrors(t *testing.T) {
+	f := newBuildFile()
+	err := f.add("remote_blob", map[string]build.Expr{"NAME": str("x"), "DIGEST": str("d")})
+	if err == nil || !strings.Contains(err.Error(), "SOURCES") {
+		t.Errorf("missing placeholder: %v", err)
+	}
+	f = newBuildFile()
+	err = f.add("remote_blob", map[string]build.Expr{"NAME": str("x"), "DIGEST": str("d"), "SOURCES": strList(nil), "EXTRA": str("y")})
+	if err == nil || !strings.Contains(err.Error(), "EXTRA") {
+		t.Errorf("unused value: %v", err)
+	}
+	if err := newBuildFile().add("no_such_template", nil); err == nil {
+		t.Errorf("unknown template: no error")
+	}
+	// Loads of the same module merge into one statement.
+	f = newBuildFile()
+	for _, n := range []string{"a", "b"} {
+		if err := f.add("remote_blob", map[string]build.Expr{"NAME": str(n), "DIGEST": str("d"), "SOURCES": strList([]string{"s"})}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.add("pull_error", map[string]build.Expr{"NAME": str("e"), "MESSAGE": str("m")}); err != nil {
+		t.Fatal(err)
+	}
+	out := f.format()
+	checkBUILD(t, "merged", out)
+	if n := strings.Count(out, "load("); n != 1 {
+		t.Errorf("%d load statements:\n%s", n, out)
+	}
+	if !strings.Contains(out, `load("@rules_img//img/private:pulled.bzl", "pull_error", "remote_blob")`) {
+		t.Errorf("merged load:\n%s", out)
+	}
+}
+
+// A pull without platforms takes every platform of an index, some of which
+// (linux/arm/v5, linux/mips64le) have no Bazel constraints: they are left
+// out instead of failing the whole extension.
+func TestGenerateUnselectablePlatforms(t *testing.T) {
+	p := basePull()
+	p.Platforms = nil
+	img := baseImage()
+	img.Platforms["linux/mips64le"] = lock.Platform{
+		Manifest: lock.Descriptor{Digest: digest("e"), MediaType: ociManifest, Size: 1},
+		Config:   lock.Descriptor{Digest: digest("f"), MediaType: ociConfig, Size: 1},
+		Layers:   []lock.Descriptor{{Digest: digest("0"), MediaType: ociLayerGz, Size: 1}},
+	}
+	img.Platforms["linux/arm/v5"] = img.Platforms["linux/mips64le"]
+	plan, err := Generate(request(t, []lock.Pull{p}, map[string]lock.Image{"base": img}))
+	if err != nil {
+		t.Fatalf("a lockfile platform without constraints fails the extension: %v", err)
+	}
+	checkPlanBUILDs(t, plan)
+	for _, n := range repoNames(plan) {
+		if strings.Contains(n, "mips64le") || strings.Contains(n, "arm_v5") || n == "blob_sha256_"+strings.Repeat("0", 64) {
+			t.Errorf("plan has %s", n)
+		}
+	}
+	content := repoByName(t, plan, "base").Files["BUILD.bazel"]
+	if !strings.Contains(content, "it has linux/amd64, linux/arm64/v8.") {
+		t.Errorf("no_match_error does not list the selectable platforms:\n%s", content)
+	}
+	repoByName(t, plan, "base_linux_amd64")
+	repoByName(t, plan, "base_linux_arm64_v8")
+
+	out, err := PullRepoBUILD("base", p, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkBUILD(t, "pull repo", out)
+	if strings.Contains(out, "mips64le") || strings.Contains(out, "arm_v5") {
+		t.Errorf("pull repo names an unselectable platform:\n%s", out)
+	}
+
+	// Only unselectable platforms: the pull's repo explains, the others work.
+	only := lock.Image{
+		Digest: baseIndex, MediaType: ociIndex, Registries: p.Registries, Repository: p.Repository, Tag: p.Tag,
+		Platforms: map[string]lock.Platform{"linux/mips64le": img.Platforms["linux/mips64le"]},
+	}
+	plan, err = Generate(request(t, []lock.Pull{p, distrolessPull()}, map[string]lock.Image{"base": only, "distroless": distrolessImage()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPlanBUILDs(t, plan)
+	f := checkBUILD(t, "base", repoByName(t, plan, "base").Files["BUILD.bazel"])
+	if msg := rule(t, f, "pull_error", "base").AttrString("message"); !strings.Contains(msg, "linux/mips64le") {
+		t.Errorf("message %q does not name the platform", msg)
+	}
+	repoByName(t, plan, "distroless_linux_amd64")
+	if _, err := PullRepoBUILD("base", p, only); err == nil || !strings.Contains(err.Error(), "linux/mips64le") {
+		t.Errorf("PullRepoBUILD of only unselectable platforms: %v", err)
+	}
+}

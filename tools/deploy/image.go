@@ -1,0 +1,177 @@
+package deploy
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/rules-img/rules_img/tools/blob"
+)
+
+// Options say how layers without a local blob are read.
+type Options struct {
+	// Remote are the options for reading from source registries.
+	Remote []remote.Option
+	// Destination is the registry the image goes to, if any: a pulled layer
+	// on the same registry is mounted rather than copied.
+	Destination string
+	// Mounts maps blob digests to where an earlier push put them, so that a
+	// later push to another repository of that registry mounts them.
+	Mounts map[string]name.Digest
+}
+
+// Image builds a v1.Image from one manifest's files.
+func Image(m ManifestFiles, o Options) (v1.Image, error) {
+	manifest, err := os.ReadFile(m.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	config, err := os.ReadFile(m.Config)
+	if err != nil {
+		return nil, err
+	}
+	var parsed v1.Manifest
+	if err := json.Unmarshal(manifest, &parsed); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", m.Manifest, err)
+	}
+	if len(parsed.Layers) != len(m.Layers) {
+		return nil, fmt.Errorf("manifest %s has %d layers, the spec %d", m.Manifest, len(parsed.Layers), len(m.Layers))
+	}
+	img := &image{raw: manifest, config: config, parsed: parsed}
+	for i, files := range m.Layers {
+		l, err := layer(parsed.Layers[i], files, o)
+		if err != nil {
+			return nil, err
+		}
+		img.layers = append(img.layers, l)
+	}
+	return img, nil
+}
+
+// layer opens one layer: its blob file, or its source registry.
+func layer(desc v1.Descriptor, files LayerFiles, o Options) (v1.Layer, error) {
+	meta, err := blob.ReadLayerMetadata(files.Metadata)
+	if err != nil {
+		return nil, err
+	}
+	if meta.Digest != desc.Digest.String() {
+		return nil, fmt.Errorf("layer metadata %s is for %s, the manifest has %s", files.Metadata, meta.Digest, desc.Digest)
+	}
+	diffID, err := v1.NewHash(meta.DiffID)
+	if err != nil {
+		return nil, err
+	}
+	if files.Blob != "" {
+		l, err := partial.CompressedToLayer(&fileLayer{desc: desc, diffID: diffID, path: files.Blob})
+		if err != nil {
+			return nil, err
+		}
+		if ref, ok := o.Mounts[desc.Digest.String()]; ok && ref.RegistryStr() == o.Destination {
+			return &remote.MountableLayer{Layer: l, Reference: ref}, nil
+		}
+		return l, nil
+	}
+	if len(meta.Sources) == 0 {
+		return nil, fmt.Errorf("layer %s has neither a blob nor a registry to read it from", desc.Digest)
+	}
+	source := pickSource(meta.Sources, o.Destination)
+	ref, err := name.NewDigest(source + "@" + desc.Digest.String())
+	if err != nil {
+		return nil, fmt.Errorf("layer %s: source %q: %w", desc.Digest, source, err)
+	}
+	l, err := remote.Layer(ref, o.Remote...)
+	if err != nil {
+		return nil, fmt.Errorf("layer %s from %s: %w", desc.Digest, source, err)
+	}
+	// Mountable: on the same registry, the blob is mounted instead of copied;
+	// elsewhere it is streamed from the source, never written to disk.
+	return &remote.MountableLayer{Layer: &describedLayer{Layer: l, desc: desc, diffID: diffID}, Reference: ref}, nil
+}
+
+// pickSource prefers a source on the destination registry.
+func pickSource(sources []string, destination string) string {
+	for _, s := range sources {
+		if destination != "" && strings.HasPrefix(s, destination+"/") {
+			return s
+		}
+	}
+	return sources[0]
+}
+
+// image is a v1.Image whose manifest and config are files and whose layers
+// are given as they are, so that mountable layers stay recognizable.
+type image struct {
+	raw, config []byte
+	parsed      v1.Manifest
+	layers      []v1.Layer
+}
+
+var _ partial.WithRawManifest = (*image)(nil)
+
+func (i *image) MediaType() (types.MediaType, error) { return i.parsed.MediaType, nil }
+func (i *image) RawManifest() ([]byte, error)        { return i.raw, nil }
+func (i *image) RawConfigFile() ([]byte, error)      { return i.config, nil }
+func (i *image) Layers() ([]v1.Layer, error)         { return i.layers, nil }
+func (i *image) Size() (int64, error)                { return int64(len(i.raw)), nil }
+func (i *image) Digest() (v1.Hash, error)            { return partial.Digest(i) }
+func (i *image) Manifest() (*v1.Manifest, error)     { return &i.parsed, nil }
+func (i *image) ConfigName() (v1.Hash, error)        { return i.parsed.Config.Digest, nil }
+
+func (i *image) ConfigFile() (*v1.ConfigFile, error) {
+	return v1.ParseConfigFile(strings.NewReader(string(i.config)))
+}
+
+func (i *image) LayerByDigest(h v1.Hash) (v1.Layer, error) {
+	if h == i.parsed.Config.Digest {
+		return partial.ConfigLayer(i)
+	}
+	for j, d := range i.parsed.Layers {
+		if d.Digest == h {
+			return i.layers[j], nil
+		}
+	}
+	return nil, fmt.Errorf("image has no layer %s", h)
+}
+
+func (i *image) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
+	for _, l := range i.layers {
+		if d, err := l.DiffID(); err == nil && d == h {
+			return l, nil
+		}
+	}
+	return nil, fmt.Errorf("image has no layer with diff_id %s", h)
+}
+
+// fileLayer is a layer blob built by Bazel.
+type fileLayer struct {
+	desc   v1.Descriptor
+	diffID v1.Hash
+	path   string
+}
+
+func (l *fileLayer) Digest() (v1.Hash, error)            { return l.desc.Digest, nil }
+func (l *fileLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
+func (l *fileLayer) Size() (int64, error)                { return l.desc.Size, nil }
+func (l *fileLayer) MediaType() (types.MediaType, error) { return l.desc.MediaType, nil }
+func (l *fileLayer) Compressed() (io.ReadCloser, error)  { return os.Open(l.path) }
+
+// describedLayer is a registry layer that answers size, media type and
+// diff_id from the manifest and config rather than asking the registry.
+type describedLayer struct {
+	v1.Layer
+	desc   v1.Descriptor
+	diffID v1.Hash
+}
+
+func (l *describedLayer) Digest() (v1.Hash, error)            { return l.desc.Digest, nil }
+func (l *describedLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
+func (l *describedLayer) Size() (int64, error)                { return l.desc.Size, nil }
+func (l *describedLayer) MediaType() (types.MediaType, error) { return l.desc.MediaType, nil }

@@ -1,0 +1,155 @@
+// Package push publishes images and indexes to registries with
+// go-containerregistry: blobs the registry has are skipped, blobs in
+// another repository of the same registry are mounted, the rest are
+// uploaded in parallel with retries; tags are written last.
+package push
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/rules-img/rules_img/tools/auth"
+	"github.com/rules-img/rules_img/tools/registry"
+)
+
+// Target is where an image goes.
+type Target struct {
+	Registry   string
+	Repository string
+	Tags       []string
+}
+
+var tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+
+// Validate checks the target's names before anything is sent.
+func (t Target) Validate() error {
+	if t.Registry == "" || t.Repository == "" {
+		return fmt.Errorf("push needs a registry and a repository (set them on the rule, or with --registry and --repository)")
+	}
+	if _, err := name.NewRepository(t.Registry + "/" + t.Repository); err != nil {
+		return fmt.Errorf("%s/%s is not a valid repository: %w", t.Registry, t.Repository, err)
+	}
+	for _, tag := range t.Tags {
+		if !tagPattern.MatchString(tag) {
+			return fmt.Errorf("tag %q is not valid: use letters, digits, '_', '.' and '-', at most 128, not starting with '.' or '-' (a {VAR} left in it needs stamping: --stamp)", tag)
+		}
+	}
+	return nil
+}
+
+// Pusher pushes images; one Pusher shared by several pushes uploads each
+// blob once.
+type Pusher struct {
+	ctx    context.Context
+	opts   []remote.Option
+	pusher *remote.Pusher
+	Stats  Stats
+	// Mounts records where each pushed blob now is, for later pushes.
+	Mounts map[string]name.Digest
+}
+
+// Jobs bounds the number of blobs uploaded at once.
+const Jobs = 4
+
+// New returns a Pusher; log, if not nil, receives one line per blob.
+func New(ctx context.Context, log func(string)) (*Pusher, error) {
+	p := &Pusher{ctx: ctx, Mounts: map[string]name.Digest{}}
+	p.opts = []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(auth.Keychain()),
+		remote.WithUserAgent("rules_img"),
+		remote.WithJobs(Jobs),
+		remote.WithTransport(&countingTransport{next: http.DefaultTransport, stats: &p.Stats, log: log}),
+		// More patient than the default (3 tries): 12 tries over about 20 s.
+		// (No Cap: reaching it would end the retries.)
+		remote.WithRetryBackoff(remote.Backoff{Duration: 50 * time.Millisecond, Factor: 1.6, Jitter: 0.2, Steps: 12}),
+	}
+	pusher, err := remote.NewPusher(p.opts...)
+	if err != nil {
+		return nil, err
+	}
+	p.pusher = pusher
+	return p, nil
+}
+
+// RemoteOptions are the options for reading source registries with the
+// same credentials, for layers of pulled bases.
+func (p *Pusher) RemoteOptions() []remote.Option { return p.opts }
+
+// Push uploads t's blobs and manifests under its digest, then writes each
+// tag, so that no tag ever names an image that is not whole.
+func (p *Pusher) Push(t remote.Taggable, target Target) (name.Digest, error) {
+	if err := target.Validate(); err != nil {
+		return name.Digest{}, err
+	}
+	repo, err := name.NewRepository(target.Registry + "/" + target.Repository)
+	if err != nil {
+		return name.Digest{}, err
+	}
+	digest, err := digestOf(t)
+	if err != nil {
+		return name.Digest{}, err
+	}
+	ref := repo.Digest(digest.String())
+	src := registry.Source{Registry: target.Registry, Repository: target.Repository}
+	if err := p.pusher.Push(p.ctx, ref, t); err != nil {
+		return ref, registry.Explain(src, digest.String(), err)
+	}
+	for _, tag := range target.Tags {
+		if err := p.pusher.Push(p.ctx, repo.Tag(tag), t); err != nil {
+			return ref, registry.Explain(src, tag, err)
+		}
+	}
+	p.remember(repo, t)
+	return ref, nil
+}
+
+// remember records the blobs of t as present in repo.
+func (p *Pusher) remember(repo name.Repository, t remote.Taggable) {
+	var images []v1.Image
+	switch v := t.(type) {
+	case v1.Image:
+		images = append(images, v)
+	case v1.ImageIndex:
+		m, err := v.IndexManifest()
+		if err != nil {
+			return
+		}
+		for _, d := range m.Manifests {
+			if img, err := v.Image(d.Digest); err == nil {
+				images = append(images, img)
+			}
+		}
+	}
+	for _, img := range images {
+		m, err := img.Manifest()
+		if err != nil {
+			continue
+		}
+		for _, l := range m.Layers {
+			if _, ok := p.Mounts[l.Digest.String()]; !ok {
+				p.Mounts[l.Digest.String()] = repo.Digest(l.Digest.String())
+			}
+		}
+	}
+}
+
+func digestOf(t remote.Taggable) (v1.Hash, error) {
+	if d, ok := t.(interface{ Digest() (v1.Hash, error) }); ok {
+		return d.Digest()
+	}
+	return v1.Hash{}, fmt.Errorf("cannot compute the digest of %T", t)
+}
+
+// Progress prints a line per update to w; used where no terminal is.
+func Progress(w io.Writer) func(string) {
+	return func(line string) { fmt.Fprintln(w, line) }
+}
