@@ -7,7 +7,6 @@ package push
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"time"
@@ -59,8 +58,9 @@ type Pusher struct {
 // Jobs bounds the number of blobs uploaded at once.
 const Jobs = 4
 
-// New returns a Pusher; log, if not nil, receives one line per blob.
-func New(ctx context.Context, log func(string)) (*Pusher, error) {
+// New returns a Pusher; log, if not nil, receives one line per blob, and
+// updates, if not nil, the bytes done so far.
+func New(ctx context.Context, log func(string), updates chan<- v1.Update) (*Pusher, error) {
 	p := &Pusher{ctx: ctx, Mounts: map[string]name.Digest{}}
 	p.opts = []remote.Option{
 		remote.WithContext(ctx),
@@ -72,7 +72,11 @@ func New(ctx context.Context, log func(string)) (*Pusher, error) {
 		// (No Cap: reaching it would end the retries.)
 		remote.WithRetryBackoff(remote.Backoff{Duration: 50 * time.Millisecond, Factor: 1.6, Jitter: 0.2, Steps: 12}),
 	}
-	pusher, err := remote.NewPusher(p.opts...)
+	writeOpts := p.opts
+	if updates != nil {
+		writeOpts = append(append([]remote.Option{}, p.opts...), remote.WithProgress(updates))
+	}
+	pusher, err := remote.NewPusher(writeOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -147,9 +151,4 @@ func digestOf(t remote.Taggable) (v1.Hash, error) {
 		return d.Digest()
 	}
 	return v1.Hash{}, fmt.Errorf("cannot compute the digest of %T", t)
-}
-
-// Progress prints a line per update to w; used where no terminal is.
-func Progress(w io.Writer) func(string) {
-	return func(line string) { fmt.Fprintln(w, line) }
 }

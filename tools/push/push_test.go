@@ -27,7 +27,7 @@ func TestPushTagsAndStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	var lines []string
-	p, err := New(context.Background(), func(s string) { lines = append(lines, s) })
+	p, err := New(context.Background(), func(s string) { lines = append(lines, s) }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestPushTagsAndStats(t *testing.T) {
 	}
 
 	// A second push finds every blob there.
-	p2, _ := New(context.Background(), nil)
+	p2, _ := New(context.Background(), nil, nil)
 	if _, err := p2.Push(img, Target{Registry: host, Repository: "a/b"}); err != nil {
 		t.Fatal(err)
 	}
@@ -92,8 +92,8 @@ func TestTargetValidate(t *testing.T) {
 
 func TestHumanBytes(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 3 << 20: "3.0 MiB"} {
-		if got := humanBytes(n); got != want {
-			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		if got := HumanBytes(n); got != want {
+			t.Errorf("HumanBytes(%d) = %q, want %q", n, got, want)
 		}
 	}
 }

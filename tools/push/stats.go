@@ -21,7 +21,7 @@ type Stats struct {
 func (s *Stats) String() string {
 	return fmt.Sprintf("%d blobs already there, %d mounted, %d uploaded (%s sent), %d manifests written",
 		atomic.LoadInt64(&s.Existing), atomic.LoadInt64(&s.Mounted), atomic.LoadInt64(&s.Uploaded),
-		humanBytes(atomic.LoadInt64(&s.BytesSent)), atomic.LoadInt64(&s.Manifests))
+		HumanBytes(atomic.LoadInt64(&s.BytesSent)), atomic.LoadInt64(&s.Manifests))
 }
 
 // countingTransport records Stats from the registry's answers.
@@ -81,7 +81,8 @@ func lastPart(path string) string {
 	return path[strings.LastIndex(path, "/")+1:]
 }
 
-func humanBytes(n int64) string {
+// HumanBytes writes a byte count in binary units: "3.0 MiB".
+func HumanBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
