@@ -61,7 +61,9 @@ func main() {
 
 	var ours, theirs time.Duration
 	for i := 0; i < *rounds; i++ {
-		ours += timeIt(func() error { return pushOurs(files, *registry, fmt.Sprintf("bench/ours%d-%d", i, time.Now().UnixNano())) })
+		ours += timeIt(func() error {
+			return pushOurs(files, *registry, fmt.Sprintf("bench/ours%d-%d", i, time.Now().UnixNano()))
+		})
 		theirs += timeIt(func() error {
 			ref := fmt.Sprintf("%s/bench/crane%d-%d:latest", *registry, i, time.Now().UnixNano())
 			out, err := exec.Command(*crane, "push", "--insecure", filepath.Join(dir, "layout"), ref).CombinedOutput()
