@@ -102,6 +102,22 @@ else
   fail "base: containerd starts" "$(cat "$work/ctd.err")"
 fi
 containerd_down
+# Push: the base layers never come to this machine.
+check_eq "base: the push target's runfiles hold no base layer blob" "" \
+  "$(bazel build //:push_app >/dev/null 2>&1; grep -l blob_sha256_ bazel-bin/push_app.sh.runfiles_manifest)"
+: >"$work/logs/registry.log"
+if bazel run //:push_app -- --registry "$REGISTRY" >/dev/null 2>"$work/push-same.log"; then
+  pass "base: push an image on a pulled base to the base's registry"
+else
+  fail "base: push an image on a pulled base to the base's registry" "$(cat "$work/push-same.log")"
+fi
+check "base: the base layer is mounted from its repository, not uploaded" grep -q "1 mounted" "$work/push-same.log"
+check_eq "base: nothing read the base layer to push it there" "0" \
+  "$(grep -a -c -F -f <(sed 's#^#GET /v2/e2e/base/blobs/#' <<<"$layers") "$work/logs/registry.log")"
+check "base: push it to another registry (TLS)" \
+  env DOCKER_CONFIG="$DOCKER_CONFIG_DIR" IMG_CREDENTIAL_HELPER= bazel run //:push_app -- --registry "$REGISTRY_TLS" --repository e2e/copied
+check "base: the copy validates on the other registry" \
+  env DOCKER_CONFIG="$DOCKER_CONFIG_DIR" crane validate --remote "$REGISTRY_TLS/e2e/copied:latest"
 check_fails "base: a platform the base lacks lists the ones it has" \
   "@base has no image for the target platform: it has linux/amd64, linux/arm64" \
   bazel build //:app --platforms=//:linux_s390x

@@ -6,10 +6,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
 
 work=$(mktemp -d /tmp/e2e-go.XXXXXX)
-trap 'containerd_down; bazel shutdown >/dev/null 2>&1; rm -rf "$work"' EXIT
+trap 'containerd_down; "$REPO_ROOT/tools/setup/peers/registry.sh" down "$work" >/dev/null 2>&1; bazel shutdown >/dev/null 2>&1; rm -rf "$work"' EXIT
 
+# Files of layers are read below: build the layers as top-level targets, or
+# Bazel (7+: --remote_download_outputs=toplevel) may leave them out of
+# bazel-bin when its disk cache has them.
 check "go: bazel build //:image with the oci_layout output group" \
-  bazel build //:image --output_groups=+oci_layout
+  bazel build //:image //:app_layer --output_groups=+oci_layout
 layout=bazel-bin/image.oci_layout
 digest=$(jq -r .digest bazel-bin/image.descriptor.json)
 layer_digest=$(jq -r .digest bazel-bin/app_layer.layer.json)
@@ -38,7 +41,7 @@ else
   fail "go: containerd starts" "$(cat "$work/ctd.err")"
 fi
 
-check "go: bazel build //:image_on_base (an image on a base)" bazel build //:image_on_base --output_groups=+oci_layout
+check "go: bazel build //:image_on_base (an image on a base)" bazel build //:image_on_base //:extra_layer --output_groups=+oci_layout
 check_eq "go: the image on a base has the base layer, then its own" \
   "$layer_digest $(jq -r .digest bazel-bin/extra_layer.layer.json)" \
   "$(jq -r '[.layers[].digest] | join(" ")' bazel-bin/image_on_base.manifest.json 2>&1)"
@@ -52,14 +55,116 @@ if [ -n "${CONTAINERD_ADDRESS:-}" ]; then
     "Hello from a rules_img image (GREETING_FROM=rules_img)" \
     "$(run_in_containerd bazel-bin/image_on_base.oci_layout localhost/e2e/hello-on-base 2>&1)"
 fi
+
+# image_index: linux/amd64 and linux/arm64 from one target.
+check "go: bazel build //:index (linux/amd64 + linux/arm64) with the oci_layout output group" \
+  bazel build //:index --output_groups=+oci_layout
+ilayout=bazel-bin/index.oci_layout
+check_eq "go: the index lists linux/amd64, then linux/arm64/v8" "linux/amd64 linux/arm64/v8" \
+  "$(jq -r '[.manifests[].platform | [.os, .architecture, .variant // empty] | join("/")] | join(" ")' bazel-bin/index.index.json 2>&1)"
+check_eq "go: each image's config says its architecture" "amd64 arm64/v8" \
+  "$(for d in $(jq -r '.manifests[].digest' bazel-bin/index.index.json); do
+       cfg=$(jq -r .config.digest "$ilayout/blobs/sha256/${d#sha256:}")
+       jq -r '.architecture + (if .variant then "/" + .variant else "" end)' "$ilayout/blobs/sha256/${cfg#sha256:}"
+     done 2>&1 | paste -sd' ')"
+check_eq "go: the layout's index.json names the index and each platform's image" \
+  "latest latest-linux-amd64 latest-linux-arm64-v8" \
+  "$(jq -r '[.manifests[].annotations["org.opencontainers.image.ref.name"]] | join(" ")' "$ilayout/index.json" 2>&1)"
+for p in linux-amd64 linux-arm64-v8; do
+  check "go: umoci unpack accepts the index's $p image" umoci unpack --rootless --image "$ilayout:latest-$p" "$work/index-$p"
+done
+check_eq "go: the amd64 image holds an x86-64 binary" "x86-64" \
+  "$(file -b "$work/index-linux-amd64/rootfs/app/bin/hello" 2>&1 | grep -o 'x86-64')"
+check_eq "go: the arm64 image holds an ARM aarch64 binary" "ARM aarch64" \
+  "$(file -b "$work/index-linux-arm64-v8/rootfs/app/bin/hello" 2>&1 | grep -o 'ARM aarch64')"
+if [ -n "${CONTAINERD_ADDRESS:-}" ]; then
+  check_eq "go: containerd picks the amd64 image of the index and runs it" \
+    "Hello from a rules_img image (GREETING_FROM=rules_img)" \
+    "$(run_in_containerd "$ilayout" localhost/e2e/hello-index 2>&1)"
+fi
+# crane validate checks a registry's copy: push the index to a local one.
+if err=$("$REPO_ROOT/tools/setup/peers/registry.sh" up "$work" 2>&1); then
+  . "$work/registry.env"
+  ref=$REGISTRY/e2e/hello-index:latest
+  check "go: skopeo copies the index with both images to a registry" \
+    skopeo copy --all --dest-tls-verify=false "oci:$ilayout:latest" "docker://$ref"
+  check "go: crane validate --remote accepts the index and both images" crane validate --insecure --remote "$ref"
+  check_eq "go: the registry keeps the index digest Bazel built" \
+    "$(jq -r .digest bazel-bin/index.descriptor.json)" "$(crane digest --insecure "$ref" 2>&1)"
+  "$REPO_ROOT/tools/setup/peers/registry.sh" down "$work" >/dev/null 2>&1
+else
+  fail "go: start a registry" "$err"
+fi
+
+# eStargz: checked by the upstream estargz package, and the diff_id by
+# decompressing the blob here.
+check "go: bazel build //:image_estargz" bazel build //:image_estargz //:app_layer_estargz --output_groups=+oci_layout
+esgz=bazel-bin/app_layer_estargz
+toc=$(jq -r '.annotations["containerd.io/snapshot/stargz/toc.digest"]' "$esgz.layer.json" 2>&1)
+check "go: build the estargz verifier" go build -C "$REPO_ROOT" -o "$work/esgzverify" ./tools/cmd/esgzverify
+check "go: the eStargz layer passes the estargz verifier (footer, TOC digest, every chunk)" \
+  "$work/esgzverify" "$esgz.tar.gz" "$toc" "$(jq -r .diff_id "$esgz.layer.json")"
+check_eq "go: the eStargz diff_id is the sha256 of the whole decompressed blob" \
+  "sha256:$(gzip -dc "$esgz.tar.gz" | sha256sum | cut -d' ' -f1)" "$(jq -r .diff_id "$esgz.layer.json" 2>&1)"
+check_eq "go: the config lists that diff_id" "$(jq -r .diff_id "$esgz.layer.json")" \
+  "$(jq -r '.rootfs.diff_ids[0]' bazel-bin/image_estargz.config.json 2>&1)"
+check_eq "go: the uncompressed-size annotation is the decompressed size" "$(gzip -dc "$esgz.tar.gz" | wc -c)" \
+  "$(jq -r '.annotations["io.containers.estargz.uncompressed-size"]' "$esgz.layer.json" 2>&1)"
+check_eq "go: the manifest's layer descriptor carries the TOC digest" "$toc" \
+  "$(jq -r '.layers[0].annotations["containerd.io/snapshot/stargz/toc.digest"]' bazel-bin/image_estargz.manifest.json 2>&1)"
+check "go: umoci unpack accepts the eStargz image" \
+  umoci unpack --rootless --image bazel-bin/image_estargz.oci_layout:latest "$work/bundle-estargz"
+if [ -n "${CONTAINERD_ADDRESS:-}" ]; then
+  check_eq "go: the eStargz image runs in containerd" \
+    "Hello from a rules_img image (GREETING_FROM=rules_img)" \
+    "$(run_in_containerd bazel-bin/image_estargz.oci_layout localhost/e2e/hello-estargz 2>&1)"
+fi
 containerd_down
+
+# layer_from_tar: a tarball kept as it is, and the same rewritten.
+check "go: bazel build //:image_with_tars (layer_from_tar kept and rewritten)" \
+  bazel build //:image_with_tars //:tarball //:tar_layer //:tar_layer_zstd --output_groups=+oci_layout
+check_eq "go: a tarball kept as it is has the file's digest" \
+  "sha256:$(sha256sum <bazel-bin/tarball.tar.gz | cut -d' ' -f1)" "$(jq -r .digest bazel-bin/tar_layer.layer.json 2>&1)"
+check_eq "go: its diff_id is the sha256 of the decompressed tarball" \
+  "sha256:$(gzip -dc bazel-bin/tarball.tar.gz | sha256sum | cut -d' ' -f1)" "$(jq -r .diff_id bazel-bin/tar_layer.layer.json 2>&1)"
+check_eq "go: the rewritten tarball is zstd" "application/vnd.oci.image.layer.v1.tar+zstd" \
+  "$(jq -r .mediaType bazel-bin/tar_layer_zstd.layer.json 2>&1)"
+check "go: umoci unpack accepts the image with both tarball layers" \
+  umoci unpack --rootless --image bazel-bin/image_with_tars.oci_layout:latest "$work/bundle-tars"
+check_eq "go: deduplicate stored the copy once, as a hardlink" "2" \
+  "$(stat -c %h "$work/bundle-tars/rootfs/opt/greeting/copy.txt" 2>&1)"
+check_fails "go: layer_from_tar refuses a symlink that leaves the image root, naming the entry" \
+  'entry "etc/escape": symlink to "../../../etc/shadow" leaves the image root' \
+  bazel build //:escaping_layer
 
 # zstd through the setting: the media type and digest follow it.
 check "go: build with --@rules_img//img/settings:compress=zstd" \
-  bazel build //:image --output_groups=+oci_layout --@rules_img//img/settings:compress=zstd
+  bazel build //:image //:app_layer --output_groups=+oci_layout --@rules_img//img/settings:compress=zstd
 check_eq "go: zstd layer media type" "application/vnd.oci.image.layer.v1.tar+zstd" \
   "$(jq -r .mediaType bazel-bin/app_layer.layer.json)"
 check "go: umoci unpack accepts the zstd layout" umoci unpack --rootless --image "$layout:latest" "$work/bundle-zstd"
+
+# The other settings: each shows in the digest, and gzip's single stream
+# decompresses to the same tar as pgzip's.
+diff_id=$(jq -r .diff_id bazel-bin/app_layer.layer.json)
+check "go: build with --@rules_img//img/settings:compression_jobs=1" \
+  bazel build //:app_layer --@rules_img//img/settings:compression_jobs=1
+check_eq "go: single-stream gzip decompresses to the same diff_id as pgzip" "$diff_id" \
+  "$(jq -r .diff_id bazel-bin/app_layer.layer.json 2>&1)"
+check "go: single-stream gzip has a digest of its own" test "$(jq -r .digest bazel-bin/app_layer.layer.json)" != "$layer_digest"
+check "go: build with --@rules_img//img/settings:compression_level=1" \
+  bazel build //:app_layer --@rules_img//img/settings:compression_level=1
+check_eq "go: gzip level 1 decompresses to the same diff_id" "$diff_id" "$(jq -r .diff_id bazel-bin/app_layer.layer.json 2>&1)"
+check "go: gzip level 1 has a digest of its own" test "$(jq -r .digest bazel-bin/app_layer.layer.json)" != "$layer_digest"
+check "go: build with --@rules_img//img/settings:estargz=enabled" \
+  bazel build //:app_layer --@rules_img//img/settings:estargz=enabled
+check_eq "go: the estargz setting makes an eStargz layer" "true" \
+  "$(jq -r '.annotations["containerd.io/snapshot/stargz/toc.digest"] != null' bazel-bin/app_layer.layer.json 2>&1)"
+check "go: build with --@rules_img//img/settings:create_parent_directories=disabled" \
+  bazel build //:app_layer --@rules_img//img/settings:create_parent_directories=disabled
+check_eq "go: without parent directories the layer starts at its files" "app/bin/hello" \
+  "$(tar -tzf bazel-bin/app_layer.tar.gz 2>&1 | head -n1)"
 
 # Reproducibility: a second output base, no cache, the same digests.
 check "go: rebuild in a fresh output base without any cache" \

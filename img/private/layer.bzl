@@ -1,22 +1,10 @@
 """The image_layer rule: files, runfiles and symlinks as one layer blob."""
 
+load(":compression.bzl", "compression_args", "compression_attrs", "resolve_compression")
 load(":file_metadata.bzl", "check_metadata")
 load(":providers.bzl", "LayerInfo")
-load(":settings.bzl", "SettingValueInfo")
 
 _TOOLCHAIN = "//toolchains:toolchain_type"
-
-_EXTENSIONS = {
-    "gzip": ".tar.gz",
-    "none": ".tar",
-    "zstd": ".tar.zst",
-}
-
-MEDIA_TYPES = {
-    "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
-    "none": "application/vnd.oci.image.layer.v1.tar",
-    "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
-}
 
 def clean_path(label, attribute, path):
     """Normalizes a path in the image ("/a//b/" → "a/b"), or fails.
@@ -93,15 +81,8 @@ def _decode_metadata(ctx, attribute, value):
     check_metadata(fields, where)
     return fields
 
-def _setting(attr_value, setting):
-    return attr_value if attr_value not in ["", "auto", -1] else setting[SettingValueInfo].value
-
 def _image_layer_impl(ctx):
-    algorithm = _setting(ctx.attr.compress, ctx.attr._compress)
-    level = ctx.attr.compression_level
-    if level == -1:
-        level_setting = ctx.attr._compression_level[SettingValueInfo].value
-        level = -1 if level_setting == "auto" else int(level_setting)
+    compression = resolve_compression(ctx)
 
     args = ctx.actions.args()
     args.set_param_file_format("multiline")
@@ -137,7 +118,7 @@ def _image_layer_impl(ctx):
         },
     }))
 
-    blob = ctx.actions.declare_file(ctx.label.name + _EXTENSIONS[algorithm])
+    blob = ctx.actions.declare_file(ctx.label.name + compression.extension)
     layer_metadata = ctx.actions.declare_file(ctx.label.name + ".layer.json")
     tool = ctx.toolchains[_TOOLCHAIN].imgtool
     cmd = ctx.actions.args()
@@ -145,8 +126,7 @@ def _image_layer_impl(ctx):
     cmd.add("--label", str(ctx.label))
     cmd.add("--workspace_name", ctx.workspace_name)
     cmd.add("--metadata", metadata)
-    cmd.add("--compress", algorithm)
-    cmd.add("--level", str(level))
+    compression_args(cmd, compression)
     cmd.add("--blob", blob)
     cmd.add("--meta", layer_metadata)
     inputs_list = ctx.actions.declare_file(ctx.label.name + ".inputs.txt")
@@ -163,7 +143,7 @@ def _image_layer_impl(ctx):
     )
     return [
         DefaultInfo(files = depset([blob, layer_metadata])),
-        LayerInfo(blob = blob, metadata = layer_metadata, media_type = MEDIA_TYPES[algorithm]),
+        LayerInfo(blob = blob, metadata = layer_metadata, media_type = compression.media_type),
     ]
 
 image_layer = rule(
@@ -173,26 +153,17 @@ image_layer = rule(
 The tar is deterministic: entries sorted by path, parent directories
 created, fixed mtimes, no host users or groups. Files with identical
 content and attributes are stored once and hardlinked.""",
-    attrs = {
-        "srcs": attr.string_keyed_label_dict(
+    attrs = dict(
+        srcs = attr.string_keyed_label_dict(
             allow_files = True,
             doc = "Path in the image → file, directory (tree artifact) or executable. " +
                   "An executable brings its runfiles, at <path>.runfiles.",
         ),
-        "symlinks": attr.string_dict(doc = "Link path in the image → link target."),
-        "file_metadata": attr.string_dict(doc = "Path in the image → file_metadata(...) for that entry."),
-        "default_metadata": attr.string(doc = "file_metadata(...) applied to every entry (its mode to files only)."),
-        "include_runfiles": attr.bool(default = True, doc = "Lay out the runfiles of executables in srcs."),
-        "compress": attr.string(
-            values = ["", "gzip", "zstd", "none"],
-            doc = "gzip, zstd or none; empty uses --@rules_img//img/settings:compress.",
-        ),
-        "compression_level": attr.int(
-            default = -1,
-            doc = "gzip 0-9 or zstd 1-4; -1 uses --@rules_img//img/settings:compression_level.",
-        ),
-        "_compress": attr.label(default = "//img/settings:compress"),
-        "_compression_level": attr.label(default = "//img/settings:compression_level"),
-    },
+        symlinks = attr.string_dict(doc = "Link path in the image → link target."),
+        file_metadata = attr.string_dict(doc = "Path in the image → file_metadata(...) for that entry."),
+        default_metadata = attr.string(doc = "file_metadata(...) applied to every entry (its mode to files only)."),
+        include_runfiles = attr.bool(default = True, doc = "Lay out the runfiles of executables in srcs."),
+        **compression_attrs("gzip, zstd or none; empty uses --@rules_img//img/settings:compress.")
+    ),
     toolchains = [_TOOLCHAIN],
 )

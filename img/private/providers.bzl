@@ -11,6 +11,9 @@ LayerInfo = provider(
                 "are not part of the build, as for a layer of a shallow-pulled base image.",
         "metadata": "File: JSON with the layer's mediaType, digest, size, diff_id and annotations.",
         "media_type": "string: the blob's media type, known at analysis time.",
+        "shallow": "bool, optional (False when unset): True for a layer of a shallow-pulled base " +
+                   "image. Its blob is downloaded only by actions that need the bytes, and deploy " +
+                   "rules read it from the registries named in its metadata instead.",
     },
 )
 
@@ -22,5 +25,25 @@ ImageManifestInfo = provider(
         "descriptor": "File: the manifest's OCI descriptor JSON (mediaType, digest, size, platform).",
         "layers": "list of LayerInfo: every layer of the image, the base image's first, in manifest order.",
         "platform": "struct(os, architecture, variant): the OCI platform of the image.",
+    },
+)
+
+ImageIndexInfo = provider(
+    doc = "A multi-platform image: an OCI image index and the manifests it lists.",
+    fields = {
+        "index": "File: the image index JSON.",
+        "descriptor": "File: the index's OCI descriptor JSON (mediaType, digest, size).",
+        "manifests": "list of ImageManifestInfo: the images of the index, in the index's order, " +
+                     "one per platform.",
+    },
+)
+
+DeployInfo = provider(
+    doc = "One deploy operation (a push or a load) that multi_deploy can run with others.",
+    fields = {
+        "kind": "string: the img subcommand that runs it, \"push\" or \"load\".",
+        "spec": "File: the deploy spec (the image's files as runfiles paths).",
+        "config": "File: the operation's settings (registry, repository, tags; or daemon, tags).",
+        "runfiles": "runfiles: everything the operation reads at run time.",
     },
 )

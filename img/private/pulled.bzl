@@ -42,7 +42,7 @@ def _pulled_image_impl(ctx):
     if len(ctx.files.layers) != len(ctx.files.blobs) or len(ctx.files.layers) != len(ctx.attr.layer_media_types):
         fail("%s: layers, blobs and layer_media_types differ in length" % ctx.label)
     layers = [
-        LayerInfo(blob = b, metadata = m, media_type = t)
+        LayerInfo(blob = b, metadata = m, media_type = t, shallow = True)
         for m, b, t in zip(ctx.files.layers, ctx.files.blobs, ctx.attr.layer_media_types)
     ]
     return [

@@ -5,10 +5,27 @@ SettingValueInfo = provider(
     fields = {"value": "string: the setting's value, checked against its accepted values."},
 )
 
+def is_positive_int(value):
+    """Whether a string is a positive decimal integer such as "4".
+
+    Args:
+      value: the string.
+
+    Returns:
+      True or False.
+    """
+    return value.isdigit() and int(value) > 0
+
 def _string_setting_impl(ctx):
     value = ctx.build_setting_value
-    if ctx.attr.values and value not in ctx.attr.values:
-        fail("--%s=%s is not accepted: use one of %s" % (ctx.label, value, ", ".join(ctx.attr.values)))
+    accepted = value in ctx.attr.values or (ctx.attr.positive_ints and is_positive_int(value))
+    if ctx.attr.values and not accepted:
+        fail("--%s=%s is not accepted: use one of %s%s" % (
+            ctx.label,
+            value,
+            ", ".join(ctx.attr.values),
+            " or a positive number" if ctx.attr.positive_ints else "",
+        ))
     return [SettingValueInfo(value = value)]
 
 string_setting = rule(
@@ -17,5 +34,25 @@ string_setting = rule(
     doc = "A string flag that accepts only the listed values.",
     attrs = {
         "values": attr.string_list(doc = "Accepted values; empty accepts anything."),
+        "positive_ints": attr.bool(doc = "Also accept positive decimal integers."),
+    },
+)
+
+StampInfo = provider(
+    doc = "Whether deploy rules expand {VAR} from the workspace status.",
+    fields = {"enabled": "bool: stamping is on."},
+)
+
+def _stamp_detect_impl(ctx):
+    setting = ctx.attr.setting[SettingValueInfo].value
+    enabled = setting == "enabled" or (setting == "auto" and ctx.attr.bazel_stamp)
+    return [StampInfo(enabled = enabled)]
+
+stamp_detect = rule(
+    implementation = _stamp_detect_impl,
+    doc = "Combines //img/settings:stamp with Bazel's --stamp.",
+    attrs = {
+        "bazel_stamp": attr.bool(doc = "Bazel's --stamp, through a select()."),
+        "setting": attr.label(mandatory = True, doc = "The //img/settings:stamp setting."),
     },
 )

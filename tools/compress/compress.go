@@ -1,5 +1,6 @@
 // Package compress turns a layer's uncompressed tar stream into its blob:
-// gzip, zstd or no compression, each with the OCI media type that names it.
+// gzip, zstd, eStargz (seekable gzip) or no compression, each with the OCI
+// media type that names it; and reads such blobs back.
 package compress
 
 import (
@@ -40,8 +41,12 @@ type Options struct {
 	// Jobs is the number of compression goroutines; 0 means one per CPU.
 	// Gzip with Jobs == 1 uses a single stream; any other value uses pgzip,
 	// whose output depends on its block size, never on the number of jobs,
-	// so digests are the same on every machine.
+	// so digests are the same on every machine. eStargz is written by one
+	// goroutine whatever Jobs says.
 	Jobs int
+	// EStargz writes the gzip blob as eStargz: seekable, with a table of
+	// contents that lazy-pulling snapshotters read. It needs Gzip.
+	EStargz bool
 }
 
 // ParseAlgorithm checks a compression name.
@@ -66,6 +71,12 @@ func (a Algorithm) MediaType() string {
 
 // Validate checks the level against the algorithm's range.
 func (o Options) Validate() error {
+	if o.EStargz && o.Algorithm != Gzip {
+		return fmt.Errorf("estargz is a gzip format, but the compression is %q: use gzip, or disable estargz", o.Algorithm)
+	}
+	if o.Jobs < 0 {
+		return fmt.Errorf("%d compression jobs: use 1 or more, or 0 for one per CPU", o.Jobs)
+	}
 	if o.Level == DefaultLevel {
 		return nil
 	}
@@ -94,7 +105,8 @@ func (o Options) jobs() int {
 }
 
 // NewWriter returns a writer that compresses into w. Close flushes the
-// compressed stream; it does not close w.
+// compressed stream; it does not close w. With EStargz the writer is also a
+// Describer.
 func NewWriter(w io.Writer, o Options) (io.WriteCloser, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -103,6 +115,9 @@ func NewWriter(w io.Writer, o Options) (io.WriteCloser, error) {
 	case None:
 		return nopCloser{w}, nil
 	case Gzip:
+		if o.EStargz {
+			return newEStargz(w, o)
+		}
 		return newGzip(w, o)
 	case Zstd:
 		level := zstd.SpeedDefault

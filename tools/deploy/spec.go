@@ -67,6 +67,12 @@ func ReadSpec(path, runfilesRoot string) (Spec, error) {
 
 type resolver struct{ root, workspace string }
 
+// RunfilesPath maps a short path of the main repository (workspace) or of
+// another one ("../repo/f") to its file below the runfiles root.
+func RunfilesPath(root, workspace, short string) string {
+	return resolver{root: root, workspace: workspace}.path(short)
+}
+
 // path maps a short path ("pkg/f" or "../repo/f") to a file in runfiles.
 func (r resolver) path(short string) string {
 	if short == "" {

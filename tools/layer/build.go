@@ -14,7 +14,9 @@ const outputBufferSize = 64 << 10
 
 // Build writes the planned entries as a layer blob at blobPath, in one pass:
 // tar → diff_id hash → compressor → digest hash → file. On error the blob
-// is removed, so nothing half-written stays behind.
+// is removed, so nothing half-written stays behind. An eStargz compressor
+// reports the diff_id and the annotations itself: its blob decompresses to
+// more than the tar.
 func Build(entries []Entry, opts compress.Options, blobPath string) (meta blob.LayerMetadata, err error) {
 	f, err := os.Create(blobPath)
 	if err != nil {
@@ -45,10 +47,14 @@ func Build(entries []Entry, opts compress.Options, blobPath string) (meta blob.L
 	if err := out.Flush(); err != nil {
 		return meta, err
 	}
-	return blob.LayerMetadata{
+	meta = blob.LayerMetadata{
 		MediaType: opts.Algorithm.MediaType(),
 		Digest:    compressed.Digest(),
 		Size:      compressed.Size(),
 		DiffID:    uncompressed.Digest(),
-	}, nil
+	}
+	if d, ok := cw.(compress.Describer); ok {
+		meta.DiffID, meta.Annotations = d.DiffID(), d.Annotations()
+	}
+	return meta, nil
 }

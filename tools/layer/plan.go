@@ -101,12 +101,26 @@ type planner struct {
 	byPath  map[string]*Entry
 	origin  map[string]string // what put each path there, for error messages
 	walking map[string]bool   // resolved directories that addTree is walking
+	parents bool              // add the parent directories no input names
+}
+
+// PlanOption changes how Plan lays out the entries.
+type PlanOption func(*planner)
+
+// ParentDirectories says whether Plan adds an entry for every parent
+// directory that no input names (the default), or leaves them to the
+// runtime, which creates them when it unpacks the layer.
+func ParentDirectories(create bool) PlanOption {
+	return func(p *planner) { p.parents = create }
 }
 
 // Plan expands directory sources, adds missing parent directories, checks
 // for conflicts, applies metadata and sorts the entries by path.
-func Plan(inputs []Input, meta MetadataSpec) ([]Entry, error) {
-	p := &planner{byPath: map[string]*Entry{}, origin: map[string]string{}, walking: map[string]bool{}}
+func Plan(inputs []Input, meta MetadataSpec, opts ...PlanOption) ([]Entry, error) {
+	p := &planner{byPath: map[string]*Entry{}, origin: map[string]string{}, walking: map[string]bool{}, parents: true}
+	for _, o := range opts {
+		o(p)
+	}
 	for _, in := range inputs {
 		path, err := CleanPath(in.Path)
 		if err != nil {
@@ -116,7 +130,9 @@ func Plan(inputs []Input, meta MetadataSpec) ([]Entry, error) {
 			return nil, err
 		}
 	}
-	p.addParents()
+	if p.parents {
+		p.addParents()
+	}
 	return p.finish(meta)
 }
 
@@ -243,7 +259,7 @@ func (p *planner) finish(meta MetadataSpec) ([]Entry, error) {
 	// every run.
 	for _, e := range entries {
 		for _, dir := range parentDirs(e.Path) {
-			if parent := p.byPath[dir]; parent.Kind != KindDir {
+			if parent := p.byPath[dir]; parent != nil && parent.Kind != KindDir {
 				return nil, fmt.Errorf("/%s needs /%s to be a directory, but it is a %s (%s)", e.Path, dir, parent.Kind, p.origin[dir])
 			}
 		}

@@ -1,9 +1,11 @@
-// Package layout writes an OCI image layout directory for images that exist
-// as a manifest, a config and layer blobs on disk.
+// Package layout writes an OCI image layout directory for images, or an
+// image index, that exist as manifests, configs and layer blobs on disk.
 package layout
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -48,6 +50,80 @@ func Write(dir string, images []Image) error {
 		}
 	}
 	return nil
+}
+
+// Index names the files of an image index and of its images.
+type Index struct {
+	// Descriptor is the index's descriptor.
+	Descriptor v1.Descriptor
+	// Index is the index JSON.
+	Index string
+	// Images holds the files of each manifest the index lists.
+	Images []Image
+}
+
+// WriteIndex creates an OCI image layout at dir holding the index, every
+// blob of every image it lists, and an index.json that names the index
+// name and each image name-os-arch[-variant] (PlatformRef). Tools that
+// choose a platform within an index (skopeo, crane, containerd) take name;
+// tools that unpack exactly one manifest per name (umoci) take the others.
+func WriteIndex(dir, name string, idx Index) error {
+	data, err := os.ReadFile(idx.Index)
+	if err != nil {
+		return err
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != idx.Descriptor.Digest.Hex {
+		return fmt.Errorf("index %s does not match its descriptor's digest %s", idx.Index, idx.Descriptor.Digest)
+	}
+	var im v1.IndexManifest
+	if err := json.Unmarshal(data, &im); err != nil {
+		return fmt.Errorf("index %s: %w", idx.Index, err)
+	}
+	images := map[v1.Hash]Image{}
+	for _, img := range idx.Images {
+		images[img.Descriptor.Digest] = img
+	}
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		return err
+	}
+	for _, d := range im.Manifests {
+		img, ok := images[d.Digest]
+		if !ok {
+			return fmt.Errorf("the index lists the manifest %s, but its files are not available to the layout action", d.Digest)
+		}
+		if err := writeImage(p, img); err != nil {
+			return err
+		}
+	}
+	if err := p.WriteBlob(idx.Descriptor.Digest, io.NopCloser(bytes.NewReader(data))); err != nil {
+		return err
+	}
+	top := idx.Descriptor
+	top.Annotations = map[string]string{RefName: name}
+	if err := p.AppendDescriptor(top); err != nil {
+		return err
+	}
+	for _, d := range im.Manifests {
+		d.Annotations = map[string]string{RefName: PlatformRef(name, d.Platform)}
+		if err := p.AppendDescriptor(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PlatformRef is the name of one platform's manifest in the layout of an
+// index: name-os-arch[-variant], for example latest-linux-arm64-v8.
+func PlatformRef(name string, p *v1.Platform) string {
+	if p == nil {
+		return name
+	}
+	ref := name + "-" + p.OS + "-" + p.Architecture
+	if p.Variant != "" {
+		ref += "-" + p.Variant
+	}
+	return ref
 }
 
 func writeImage(p layout.Path, img Image) error {

@@ -16,6 +16,7 @@ type layerJob struct {
 	workspaceName string
 	metadata      string // default and per-path file metadata
 	compression   compress.Options
+	parents       bool // add the parent directories no input names
 	blobOut       string
 	metaOut       string
 }
@@ -30,6 +31,8 @@ func runLayer(args []string) error {
 	algorithm := fs.String("compress", "gzip", "gzip, zstd or none")
 	fs.IntVar(&job.compression.Level, "level", compress.DefaultLevel, "compression level; -1 for the default")
 	fs.IntVar(&job.compression.Jobs, "jobs", 0, "compression goroutines; 0 for one per CPU")
+	fs.BoolVar(&job.compression.EStargz, "estargz", false, "write the gzip blob as eStargz")
+	fs.BoolVar(&job.parents, "parent_directories", true, "add an entry for every parent directory")
 	fs.StringVar(&job.blobOut, "blob", "", "output: the layer blob")
 	fs.StringVar(&job.metaOut, "meta", "", "output: the layer metadata JSON")
 	if err := fs.Parse(args); err != nil {
@@ -62,7 +65,7 @@ func (job layerJob) run() error {
 	if err != nil {
 		return err
 	}
-	entries, err := layer.Plan(inputs, spec)
+	entries, err := layer.Plan(inputs, spec, layer.ParentDirectories(job.parents))
 	if err != nil {
 		return err
 	}

@@ -23,9 +23,20 @@ func runLayout(args []string) error {
 	var metas, blobs listFlag
 	fs.Var(&metas, "layer_meta", "layer metadata file (repeated, paired with --layer_blob)")
 	fs.Var(&blobs, "layer_blob", "layer blob file (repeated, paired with --layer_meta)")
+	request := fs.String("index_request", "", "JSON naming the files of an index and its images (see indexRequest), instead of the flags of one image")
 	out := fs.String("out", "", "output: the layout directory")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *request != "" {
+		if err := requireFlags(fs, "out"); err != nil {
+			return err
+		}
+		if err := writeIndexLayout(*request, *name, *out); err != nil {
+			os.RemoveAll(*out)
+			return fmt.Errorf("%s: %w", *label, err)
+		}
+		return nil
 	}
 	if err := requireFlags(fs, "descriptor", "manifest", "config", "out"); err != nil {
 		return err
@@ -65,4 +76,49 @@ func readLayoutInputs(img *layout.Image, descriptor string, metas, blobs []strin
 		img.Blobs[h] = blobs[i]
 	}
 	return nil
+}
+
+// indexRequest is what image_index writes for the layout of an index.
+type indexRequest struct {
+	Index      string `json:"index"`
+	Descriptor string `json:"descriptor"`
+	Images     []struct {
+		Descriptor string `json:"descriptor"`
+		Manifest   string `json:"manifest"`
+		Config     string `json:"config"`
+		Layers     []struct {
+			Metadata string `json:"metadata"`
+			Blob     string `json:"blob"`
+		} `json:"layers"`
+	} `json:"images"`
+}
+
+func writeIndexLayout(requestPath, name, out string) error {
+	data, err := os.ReadFile(requestPath)
+	if err != nil {
+		return err
+	}
+	var req indexRequest
+	if err := json.Unmarshal(data, &req); err != nil {
+		return fmt.Errorf("request %s: %w", requestPath, err)
+	}
+	idx := layout.Index{Index: req.Index}
+	if data, err = os.ReadFile(req.Descriptor); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, &idx.Descriptor); err != nil {
+		return fmt.Errorf("descriptor %s: %w", req.Descriptor, err)
+	}
+	for _, r := range req.Images {
+		img := layout.Image{Manifest: r.Manifest, Config: r.Config}
+		var metas, blobs []string
+		for _, l := range r.Layers {
+			metas, blobs = append(metas, l.Metadata), append(blobs, l.Blob)
+		}
+		if err := readLayoutInputs(&img, r.Descriptor, metas, blobs); err != nil {
+			return err
+		}
+		idx.Images = append(idx.Images, img)
+	}
+	return layout.WriteIndex(out, name, idx)
 }

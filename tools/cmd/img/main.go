@@ -16,11 +16,17 @@ var subcommands = map[string]subcommand{
 	"layer":       {runLayer, "write a layer blob and its metadata from a list of inputs"},
 	"manifest":    {runManifest, "write an image config, manifest and descriptor"},
 	"layout":      {runLayout, "write an OCI image layout directory"},
+	"index":       {runIndex, "write an image index and its descriptor from manifest descriptors"},
+	"tar-layer":   {runTarLayer, "check an existing tar and describe it as a layer, or write it anew"},
 	"generate":    {runGenerate, "plan the repositories of the images module extension"},
 	"fetch-image": {runFetchImage, "download one platform's manifest and config, verified"},
 	"fetch-blob":  {runFetchBlob, "download one blob, verified"},
 	"pull-repo":   {runPullRepo, "fill a repository of the pull repository rule"},
 	"lock":        {runLock, "update or check the images lockfile"},
+	"push":        {runPush, "push an image or index to a registry (bazel run of image_push)"},
+	"stamp":       {runStamp, "expand {VAR} from Bazel's workspace status"},
+	"deploy":      {runDeploy, "run the pushes and loads of a multi_deploy"},
+	"load":        {runLoad, "load an image or index into containerd, docker or podman (bazel run of image_load)"},
 }
 
 func main() {

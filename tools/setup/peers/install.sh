@@ -8,6 +8,9 @@
 #   apt, bookworm:  docker-registry apache2-utils busybox-static curl openssl
 #                   jq python3 ca-certificates
 #   apt, -t sid:    containerd runc skopeo umoci   (containerd 2.x: config v3)
+#                   docker.io (dockerd 25+: the containerd image store; the
+#                   package has no client, so docker-cli is added when no
+#                   `docker` is on PATH)
 #   go install:     crane v0.22.1 into $RULES_IMG_PEERS_TOOLS/bin
 #                   (default /var/tmp/rules-img-peers/bin)
 #
@@ -41,7 +44,9 @@ SID_PIN=/etc/apt/preferences.d/rules-img-sid.pref
 # NAME:MINIMUM (empty minimum = any version). Below the minimum counts as missing.
 PLAIN_PKGS=(docker-registry: apache2-utils: busybox-static: curl: openssl: jq: python3: ca-certificates:)
 # containerd 2.0 is the first to read config version 3; bookworm has 1.6.
-SID_PKGS=(containerd:2.0 runc: skopeo: umoci:)
+# docker.io 25 is the first whose containerd image store loads OCI archives;
+# bookworm has 20.10.
+SID_PKGS=(containerd:2.0 runc: skopeo: umoci: docker.io:25)
 
 # missing_pkgs NAME:MIN...: print the names that are not installed at MIN or newer.
 # One dpkg-query for all of them keeps the fast path fast.
@@ -79,6 +84,7 @@ apt_install() {
   local -a plain sid
   mapfile -t plain < <(missing_pkgs "${PLAIN_PKGS[@]}")
   mapfile -t sid < <(missing_pkgs "${SID_PKGS[@]}")
+  command -v docker >/dev/null || sid+=(docker-cli)
   if [ ${#plain[@]} -eq 0 ] && [ ${#sid[@]} -eq 0 ]; then
     say "apt: all packages present"
     return 0
@@ -136,6 +142,7 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
   local left
   left=$(missing_pkgs "${PLAIN_PKGS[@]}" "${SID_PKGS[@]}")
   [ -z "$left" ] || die "still missing after apt-get install: $(echo "$left" | tr '\n' ' ')"
+  command -v docker >/dev/null || die "no docker client on PATH after installing docker-cli"
   say "apt: done in $(since "$t0") s"
 }
 

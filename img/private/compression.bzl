@@ -1,0 +1,133 @@
+"""How layer rules compress: the attributes image_layer and layer_from_tar
+share, and how an attribute, its setting under //img/settings and the
+compilation mode give one value.
+
+Each value has one place that decides it: the layer's attribute when set,
+else the build setting (whose default is documented in
+img/settings/BUILD.bazel).
+"""
+
+load(":settings.bzl", "SettingValueInfo", "is_positive_int")
+
+MEDIA_TYPES = {
+    "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+    "none": "application/vnd.oci.image.layer.v1.tar",
+    "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
+}
+
+EXTENSIONS = {
+    "gzip": ".tar.gz",
+    "none": ".tar",
+    "zstd": ".tar.zst",
+}
+
+_LEVELS = {
+    "gzip": (0, 9),
+    "zstd": (1, 4),
+}
+
+def compression_attrs(compress_doc):
+    """The compression attributes of a layer rule.
+
+    Args:
+      compress_doc: documentation of the `compress` attribute, which differs
+        between rules.
+
+    Returns:
+      A dict of attribute names to attributes.
+    """
+    return {
+        "compress": attr.string(values = ["", "gzip", "zstd", "none"], doc = compress_doc),
+        "compression_level": attr.int(
+            default = -1,
+            doc = "gzip 0-9 or zstd 1-4; -1 uses --@rules_img//img/settings:compression_level.",
+        ),
+        "compression_jobs": attr.string(
+            doc = "1, nproc, a number or auto (see img/settings); empty uses " +
+                  "--@rules_img//img/settings:compression_jobs.",
+        ),
+        "estargz": attr.string(
+            values = ["", "enabled", "disabled"],
+            doc = "Write the layer as eStargz (gzip only); empty uses --@rules_img//img/settings:estargz.",
+        ),
+        "create_parent_directories": attr.string(
+            values = ["", "enabled", "disabled"],
+            doc = "Add an entry for every parent directory; empty uses " +
+                  "--@rules_img//img/settings:create_parent_directories.",
+        ),
+        "_compress": attr.label(default = Label("//img/settings:compress")),
+        "_compression_level": attr.label(default = Label("//img/settings:compression_level")),
+        "_compression_jobs": attr.label(default = Label("//img/settings:compression_jobs")),
+        "_estargz": attr.label(default = Label("//img/settings:estargz")),
+        "_create_parent_directories": attr.label(default = Label("//img/settings:create_parent_directories")),
+    }
+
+def _value(ctx, name):
+    """The attribute's value when set, else its setting's, and where it came from."""
+    value = getattr(ctx.attr, name)
+    if value not in ["", -1]:
+        return value, "the attribute %s" % name
+    return getattr(ctx.attr, "_" + name)[SettingValueInfo].value, "--@rules_img//img/settings:%s" % name
+
+def _jobs(ctx):
+    value, origin = _value(ctx, "compression_jobs")
+    if value == "auto":
+        value = "1" if ctx.var["COMPILATION_MODE"] == "opt" else "nproc"
+    if value == "nproc":
+        return 0
+    if not is_positive_int(value):
+        fail("%s: %s is %r: use 1, nproc, auto or a positive number" % (ctx.label, origin, value))
+    return int(value)
+
+def resolve_compression(ctx):
+    """The compression of a layer rule's blob, checked.
+
+    Args:
+      ctx: the rule context of a rule with compression_attrs().
+
+    Returns:
+      struct(algorithm, level, jobs, estargz, parent_directories, media_type,
+      extension): level -1 is the algorithm's default, jobs 0 is one per CPU.
+    """
+    algorithm, origin = _value(ctx, "compress")
+    estargz, estargz_origin = _value(ctx, "estargz")
+    if estargz == "enabled" and algorithm != "gzip":
+        fail(("%s: eStargz (%s) is a gzip format, but the compression is %s (%s): " +
+              "set compress = \"gzip\", or estargz = \"disabled\"") % (ctx.label, estargz_origin, algorithm, origin))
+    level, level_origin = _value(ctx, "compression_level")
+    level = -1 if level == "auto" else int(level)
+    if level != -1 and algorithm in _LEVELS:
+        low, high = _LEVELS[algorithm]
+        if level < low or level > high:
+            fail("%s: %s is %d, out of range for %s: use %d to %d, or -1 for the default" % (
+                ctx.label,
+                level_origin,
+                level,
+                algorithm,
+                low,
+                high,
+            ))
+    parents, _ = _value(ctx, "create_parent_directories")
+    return struct(
+        algorithm = algorithm,
+        level = level,
+        jobs = _jobs(ctx),
+        estargz = estargz == "enabled",
+        parent_directories = parents == "enabled",
+        media_type = MEDIA_TYPES[algorithm],
+        extension = EXTENSIONS[algorithm],
+    )
+
+def compression_args(args, c):
+    """Adds the img tool's flags for a compression to args.
+
+    Args:
+      args: the action's Args.
+      c: a resolve_compression() result.
+    """
+    args.add("--compress", c.algorithm)
+    args.add("--level", str(c.level))
+    args.add("--jobs", str(c.jobs))
+    if c.estargz:
+        args.add("--estargz")
+    args.add("--parent_directories=" + ("true" if c.parent_directories else "false"))

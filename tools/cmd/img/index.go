@@ -1,0 +1,59 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/rules-img/rules_img/tools/index"
+)
+
+// runIndex writes an image index from its manifests' descriptors.
+func runIndex(args []string) error {
+	fs := flag.NewFlagSet("index", flag.ContinueOnError)
+	label := fs.String("label", "", "the Bazel target, for error messages")
+	var descriptors, names, annotations listFlag
+	fs.Var(&descriptors, "manifest_descriptor", "descriptor of a manifest, in index order (repeated)")
+	fs.Var(&names, "manifest_name", "what to call that manifest in messages (repeated, paired with --manifest_descriptor)")
+	fs.Var(&annotations, "annotation", "KEY=VALUE annotation of the index (repeated)")
+	var out index.Outputs
+	fs.StringVar(&out.Index, "index", "", "output: the index")
+	fs.StringVar(&out.Descriptor, "descriptor", "", "output: the index's descriptor")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := requireFlags(fs, "index", "descriptor"); err != nil {
+		return err
+	}
+	if err := writeIndex(descriptors, names, annotations, out); err != nil {
+		return fmt.Errorf("%s: %w", *label, err)
+	}
+	return nil
+}
+
+func writeIndex(descriptors, names, annotations []string, out index.Outputs) error {
+	if len(names) != len(descriptors) {
+		return fmt.Errorf("%d --manifest_descriptor but %d --manifest_name", len(descriptors), len(names))
+	}
+	manifests := make([]index.Manifest, len(descriptors))
+	for i, path := range descriptors {
+		d, err := index.ReadDescriptor(path)
+		if err != nil {
+			return err
+		}
+		manifests[i] = index.Manifest{Descriptor: d, Name: names[i]}
+	}
+	ann := map[string]string{}
+	for _, kv := range annotations {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("annotation %q is not KEY=VALUE", kv)
+		}
+		ann[k] = v
+	}
+	res, err := index.Build(manifests, ann)
+	if err != nil {
+		return err
+	}
+	return res.Write(out)
+}

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/rules-img/rules_img/tools/deploy"
+	"github.com/rules-img/rules_img/tools/push"
+	"github.com/rules-img/rules_img/tools/stamp"
+)
+
+// pushConfig is what image_push writes next to the deploy spec.
+type pushConfig struct {
+	Registry   string   `json:"registry"`
+	Repository string   `json:"repository"`
+	Tags       []string `json:"tags"`
+	// TagsFile, a runfiles short path, holds more tags, one per line (from
+	// tag_file, or stamped).
+	TagsFile string `json:"tags_file,omitempty"`
+}
+
+// targetFlags are the run-time overrides of push targets.
+type targetFlags struct {
+	registry, repository string
+	tags                 listFlag
+}
+
+func (f *targetFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.registry, "registry", "", "override the registry")
+	fs.StringVar(&f.repository, "repository", "", "override the repository")
+	fs.Var(&f.tags, "tag", "override the tags (repeated)")
+}
+
+func (f *targetFlags) apply(t *push.Target) {
+	if f.registry != "" {
+		t.Registry = f.registry
+	}
+	if f.repository != "" {
+		t.Repository = f.repository
+	}
+	if len(f.tags) > 0 {
+		t.Tags = f.tags
+	}
+}
+
+func runPush(args []string) error {
+	fs := flag.NewFlagSet("push", flag.ContinueOnError)
+	specPath := fs.String("spec", "", "deploy spec written by the rule")
+	configPath := fs.String("config", "", "push settings written by the rule")
+	runfiles := fs.String("runfiles", "", "runfiles root (default: found from the program)")
+	var overrides targetFlags
+	overrides.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := requireFlags(fs, "spec", "config"); err != nil {
+		return err
+	}
+	root, err := runfilesRoot(*runfiles)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := interruptible()
+	defer cancel()
+	log, updates := push.Progress(os.Stderr)
+	pusher, err := push.New(ctx, log, updates)
+	if err != nil {
+		return err
+	}
+	if err := pushOne(pusher, root, *specPath, *configPath, &overrides); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "\n%s\n", pusher.Stats.String())
+	return nil
+}
+
+// pushOne pushes the image of one spec and prints its references.
+func pushOne(pusher *push.Pusher, root, specPath, configPath string, overrides *targetFlags) error {
+	spec, err := deploy.ReadSpec(specPath, root)
+	if err != nil {
+		return err
+	}
+	target, err := readPushConfig(configPath, root, spec.WorkspaceName)
+	if err != nil {
+		return err
+	}
+	overrides.apply(&target)
+	image, err := spec.Taggable(deploy.Options{
+		Remote:      pusher.RemoteOptions(),
+		Destination: target.Registry,
+		Mounts:      pusher.Mounts,
+	})
+	if err != nil {
+		return err
+	}
+	ref, err := pusher.Push(image, target)
+	if err != nil {
+		return err
+	}
+	fmt.Println(ref.String())
+	for _, tag := range target.Tags {
+		fmt.Println(ref.Context().Tag(tag).String())
+	}
+	return nil
+}
+
+// runDeploy runs the operations of a multi_deploy plan in order, with one
+// pusher, so that shared blobs go up once.
+func runDeploy(args []string) error {
+	fs := flag.NewFlagSet("deploy", flag.ContinueOnError)
+	planPath := fs.String("plan", "", "plan written by multi_deploy")
+	runfiles := fs.String("runfiles", "", "runfiles root (default: found from the program)")
+	var overrides targetFlags
+	overrides.register(fs)
+	var loadOverrides loadFlags
+	loadOverrides.register(fs, false)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := requireFlags(fs, "plan"); err != nil {
+		return err
+	}
+	root, err := runfilesRoot(*runfiles)
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(*planPath)
+	if err != nil {
+		return err
+	}
+	var plan struct {
+		Operations []struct {
+			Kind   string `json:"kind"`
+			Label  string `json:"label"`
+			Spec   string `json:"spec"`
+			Config string `json:"config"`
+		} `json:"operations"`
+	}
+	if err := json.Unmarshal(data, &plan); err != nil {
+		return fmt.Errorf("plan %s: %w", *planPath, err)
+	}
+	ctx, cancel := interruptible()
+	defer cancel()
+	log, updates := push.Progress(os.Stderr)
+	pusher, err := push.New(ctx, log, updates)
+	if err != nil {
+		return err
+	}
+	loads := &loadRun{root: root, flags: &loadOverrides, log: log, updates: updates, remote: pusher.RemoteOptions()}
+	var pushes, loaded int
+	for _, op := range plan.Operations {
+		spec, config := root+"/"+op.Spec, root+"/"+op.Config
+		switch op.Kind {
+		case "push":
+			err = pushOne(pusher, root, spec, config, &overrides)
+			pushes++
+		case "load":
+			err = loads.one(ctx, spec, config)
+			loaded++
+		default:
+			err = fmt.Errorf("unknown operation kind %q", op.Kind)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", op.Label, err)
+		}
+	}
+	if pushes > 0 {
+		fmt.Fprintf(os.Stderr, "\n%s\n", pusher.Stats.String())
+	}
+	if loaded > 0 {
+		fmt.Fprintf(os.Stderr, "\n%s\n", loads.stats.String())
+	}
+	return nil
+}
+
+func runfilesRoot(flagValue string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	return deploy.RunfilesRoot()
+}
+
+func readPushConfig(path, root, workspace string) (push.Target, error) {
+	var c pushConfig
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return push.Target{}, err
+	}
+	if err := json.Unmarshal(data, &c); err != nil {
+		return push.Target{}, fmt.Errorf("push config %s: %w", path, err)
+	}
+	tags, err := readTags(c.Tags, c.TagsFile, root, workspace)
+	return push.Target{Registry: c.Registry, Repository: c.Repository, Tags: tags}, err
+}
+
+// readTags adds the lines of tagsFile (a runfiles short path, or "") to
+// tags, and checks that stamping left no {VAR} in them.
+func readTags(tags []string, tagsFile, root, workspace string) ([]string, error) {
+	tags = append([]string(nil), tags...)
+	if tagsFile != "" {
+		data, err := os.ReadFile(deploy.RunfilesPath(root, workspace, tagsFile))
+		if err != nil {
+			return nil, err
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				tags = append(tags, line)
+			}
+		}
+	}
+	for _, tag := range tags {
+		if v := stamp.Unexpanded(tag); v != "" {
+			return nil, fmt.Errorf("tag %q uses %s, but stamping is off: build with --stamp or --@rules_img//img/settings:stamp=enabled", tag, v)
+		}
+	}
+	return tags, nil
+}
+
+// runStamp expands {VAR} in each line of a file from workspace status files.
+func runStamp(args []string) error {
+	fs := flag.NewFlagSet("stamp", flag.ContinueOnError)
+	in := fs.String("in", "", "lines to expand")
+	out := fs.String("out", "", "output: the expanded lines")
+	var status listFlag
+	fs.Var(&status, "status", "workspace status file (repeated; later ones win)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := requireFlags(fs, "in", "out"); err != nil {
+		return err
+	}
+	vars, err := stamp.ReadStatus(status...)
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(*in)
+	if err != nil {
+		return err
+	}
+	var lines []string
+	for _, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+		expanded, err := stamp.Expand(line, vars)
+		if err != nil {
+			return err
+		}
+		lines = append(lines, expanded)
+	}
+	return os.WriteFile(*out, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+}
