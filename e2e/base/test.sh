@@ -81,7 +81,7 @@ check_eq "base: a second update changes nothing" "$(cat "$work/lock.v1")" "$(baz
 # Shallow: building the image needs manifests and configs, not layers.
 layers=$(jq -r '.images.base.platforms[].layers[].digest' images.lock.json)
 : >"$work/logs/registry.log"
-check "base: bazel build //:app on the pulled base" bazel build //:app
+check "base: bazel build //:app on the pulled base" bazel build //:app //:app_layer
 check_eq "base: no layer blob was downloaded to build it" "0" \
   "$(grep -a -c -F -f <(sed 's#^#GET /v2/e2e/base/blobs/#' <<<"$layers") "$work/logs/registry.log")"
 check_eq "base: only the target platform's manifest was downloaded" "0" \
