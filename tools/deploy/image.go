@@ -26,6 +26,15 @@ type Options struct {
 	// Mounts maps blob digests to where an earlier push put them, so that a
 	// later push to another repository of that registry mounts them.
 	Mounts map[string]name.Digest
+	// Meter, if set, follows each layer blob as it is read.
+	Meter Meter
+}
+
+// Meter follows the reading of each blob, for progress bars.
+type Meter interface {
+	Start(digest string, size int64)
+	Add(digest string, n int64)
+	Finish(digest string)
 }
 
 // Image builds a v1.Image from one manifest's files.
@@ -70,7 +79,7 @@ func layer(desc v1.Descriptor, files LayerFiles, o Options) (v1.Layer, error) {
 		return nil, err
 	}
 	if files.Blob != "" {
-		l, err := partial.CompressedToLayer(&fileLayer{desc: desc, diffID: diffID, path: files.Blob})
+		l, err := partial.CompressedToLayer(&fileLayer{desc: desc, diffID: diffID, path: files.Blob, meter: o.Meter})
 		if err != nil {
 			return nil, err
 		}
@@ -93,7 +102,7 @@ func layer(desc v1.Descriptor, files LayerFiles, o Options) (v1.Layer, error) {
 	}
 	// Mountable: on the same registry, the blob is mounted instead of copied;
 	// elsewhere it is streamed from the source, never written to disk.
-	return &remote.MountableLayer{Layer: &describedLayer{Layer: l, desc: desc, diffID: diffID}, Reference: ref}, nil
+	return &remote.MountableLayer{Layer: &describedLayer{Layer: l, desc: desc, diffID: diffID, meter: o.Meter}, Reference: ref}, nil
 }
 
 // pickSource prefers a source on the destination registry.
@@ -155,13 +164,21 @@ type fileLayer struct {
 	desc   v1.Descriptor
 	diffID v1.Hash
 	path   string
+	meter  Meter
 }
 
 func (l *fileLayer) Digest() (v1.Hash, error)            { return l.desc.Digest, nil }
 func (l *fileLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
 func (l *fileLayer) Size() (int64, error)                { return l.desc.Size, nil }
 func (l *fileLayer) MediaType() (types.MediaType, error) { return l.desc.MediaType, nil }
-func (l *fileLayer) Compressed() (io.ReadCloser, error)  { return os.Open(l.path) }
+
+func (l *fileLayer) Compressed() (io.ReadCloser, error) {
+	f, err := os.Open(l.path)
+	if err != nil {
+		return nil, err
+	}
+	return metered(f, l.desc, l.meter), nil
+}
 
 // describedLayer is a registry layer that answers size, media type and
 // diff_id from the manifest and config rather than asking the registry.
@@ -169,6 +186,51 @@ type describedLayer struct {
 	v1.Layer
 	desc   v1.Descriptor
 	diffID v1.Hash
+	meter  Meter
+}
+
+func (l *describedLayer) Compressed() (io.ReadCloser, error) {
+	rc, err := l.Layer.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	return metered(rc, l.desc, l.meter), nil
+}
+
+// metered reports the bytes read from rc to m.
+func metered(rc io.ReadCloser, desc v1.Descriptor, m Meter) io.ReadCloser {
+	if m == nil {
+		return rc
+	}
+	m.Start(desc.Digest.String(), desc.Size)
+	return &meteredReader{ReadCloser: rc, digest: desc.Digest.String(), meter: m}
+}
+
+type meteredReader struct {
+	io.ReadCloser
+	digest string
+	meter  Meter
+	done   bool
+}
+
+func (r *meteredReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if n > 0 {
+		r.meter.Add(r.digest, int64(n))
+	}
+	if err == io.EOF && !r.done {
+		r.done = true
+		r.meter.Finish(r.digest)
+	}
+	return n, err
+}
+
+func (r *meteredReader) Close() error {
+	if !r.done {
+		r.done = true
+		r.meter.Finish(r.digest)
+	}
+	return r.ReadCloser.Close()
 }
 
 func (l *describedLayer) Digest() (v1.Hash, error)            { return l.desc.Digest, nil }

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/rules-img/rules_img/tools/auth"
+	"github.com/rules-img/rules_img/tools/deploy"
 	"github.com/rules-img/rules_img/tools/registry"
 )
 
@@ -53,6 +54,8 @@ type Pusher struct {
 	Stats  Stats
 	// Mounts records where each pushed blob now is, for later pushes.
 	Mounts map[string]name.Digest
+	// Meter, if set, shows each blob's upload (see ProgressWithMeter).
+	Meter deploy.Meter
 }
 
 // Jobs bounds the number of blobs uploaded at once.
@@ -118,22 +121,7 @@ func (p *Pusher) Push(t remote.Taggable, target Target) (name.Digest, error) {
 
 // remember records the blobs of t as present in repo.
 func (p *Pusher) remember(repo name.Repository, t remote.Taggable) {
-	var images []v1.Image
-	switch v := t.(type) {
-	case v1.Image:
-		images = append(images, v)
-	case v1.ImageIndex:
-		m, err := v.IndexManifest()
-		if err != nil {
-			return
-		}
-		for _, d := range m.Manifests {
-			if img, err := v.Image(d.Digest); err == nil {
-				images = append(images, img)
-			}
-		}
-	}
-	for _, img := range images {
+	for _, img := range imagesOf(t) {
 		m, err := img.Manifest()
 		if err != nil {
 			continue
@@ -144,6 +132,26 @@ func (p *Pusher) remember(repo name.Repository, t remote.Taggable) {
 			}
 		}
 	}
+}
+
+// imagesOf lists the image, or the images of the index.
+func imagesOf(t remote.Taggable) []v1.Image {
+	var images []v1.Image
+	switch v := t.(type) {
+	case v1.Image:
+		images = append(images, v)
+	case v1.ImageIndex:
+		m, err := v.IndexManifest()
+		if err != nil {
+			return nil
+		}
+		for _, d := range m.Manifests {
+			if img, err := v.Image(d.Digest); err == nil {
+				images = append(images, img)
+			}
+		}
+	}
+	return images
 }
 
 func digestOf(t remote.Taggable) (v1.Hash, error) {

@@ -65,15 +65,16 @@ func runPush(args []string) error {
 	}
 	ctx, cancel := interruptible()
 	defer cancel()
-	log, updates := push.Progress(os.Stderr)
+	log, updates, meter := push.ProgressWithMeter(os.Stderr)
 	pusher, err := push.New(ctx, log, updates)
 	if err != nil {
 		return err
 	}
+	pusher.Meter = meter
 	if err := pushOne(pusher, root, *specPath, *configPath, &overrides); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "\n%s\n", pusher.Stats.String())
+	fmt.Fprintf(os.Stderr, "%s\n", pusher.Stats.String())
 	return nil
 }
 
@@ -92,11 +93,13 @@ func pushOne(pusher *push.Pusher, root, specPath, configPath string, overrides *
 		Remote:      pusher.RemoteOptions(),
 		Destination: target.Registry,
 		Mounts:      pusher.Mounts,
+		Meter:       pusher.Meter,
 	})
 	if err != nil {
 		return err
 	}
 	ref, err := pusher.Push(image, target)
+	push.ClearProgress(pusher.Meter)
 	if err != nil {
 		return err
 	}
@@ -144,11 +147,12 @@ func runDeploy(args []string) error {
 	}
 	ctx, cancel := interruptible()
 	defer cancel()
-	log, updates := push.Progress(os.Stderr)
+	log, updates, meter := push.ProgressWithMeter(os.Stderr)
 	pusher, err := push.New(ctx, log, updates)
 	if err != nil {
 		return err
 	}
+	pusher.Meter = meter
 	loads := &loadRun{root: root, flags: &loadOverrides, log: log, updates: updates, remote: pusher.RemoteOptions()}
 	var pushes, loaded int
 	for _, op := range plan.Operations {
