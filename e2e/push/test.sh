@@ -42,8 +42,14 @@ cd "$ws"
 
 # A push, through a proxy that counts.
 proxy count "$REGISTRY"
-check "push: bazel build of the image and its push target" bazel build //:app //:push --stamp --embed_label=v1
+label() { jq -r '.config.Labels["org.opencontainers.image.version"]' bazel-bin/app.config.json 2>&1; }
+check "push: build without stamping" bazel build //:app //:app_layer
+unstamped_layer=$(jq -r .digest bazel-bin/app_layer.layer.json)
+check_eq "push: without stamping a label keeps its {VAR}" "{BUILD_EMBED_LABEL}" "$(label)"
+check "push: bazel build of the image and its push target" bazel build //:app //:app_layer //:push --stamp --embed_label=v1
 built=$(jq -r .digest bazel-bin/app.descriptor.json)
+check_eq "push: stamping fills the label" "v1" "$(label)"
+check_eq "push: stamping never changes a layer digest" "$unstamped_layer" "$(jq -r .digest bazel-bin/app_layer.layer.json)"
 out=$(bazel run //:push --stamp --embed_label=v1 -- --registry "$PROXY" 2>"$work/push.log")
 check_eq "push: bazel run prints the reference with the digest Bazel built" \
   "$PROXY/e2e/app@$built
@@ -67,8 +73,8 @@ check "push: a second push sends at most 1.05 x the changed layer plus the confi
 check "push: the unchanged base layer is skipped, not sent" grep -q "1 blobs already there" "$work/push2.log"
 
 # Faults: 5xx, 429 and resets in the middle of uploads; every push completes.
-proxy faulty "$REGISTRY" -faults 120 -rate 0.3 -seed 3
-for i in 1 2 3 4; do
+proxy faulty "$REGISTRY" -faults 150 -rate 0.2 -seed 3
+for i in 1 2 3 4 5 6; do
   check "push: multi_deploy through injected faults, round $i" \
     bazel run //:deploy_all --stamp --embed_label=v1 -- --registry "$PROXY" --repository "e2e/faulty$i"
   check "push: the image pushed through faults validates, round $i" \

@@ -2,13 +2,23 @@
 
 load(":platforms.bzl", "oci_platform", "platform_attrs")
 load(":providers.bzl", "ImageManifestInfo", "LayerInfo")
+load(":settings.bzl", "StampInfo")
 
 _TOOLCHAIN = "//toolchains:toolchain_type"
 
 def _optional(value):
     return value if value else None
 
-def _request(ctx, base, layers, platform):
+def _status_files(ctx):
+    """Workspace status files, when stamping is on and a label or annotation uses {VAR}."""
+    if not ctx.attr._stamp[StampInfo].enabled:
+        return []
+    values = ctx.attr.labels.values() + ctx.attr.annotations.values()
+    if not [v for v in values if "{" in v]:
+        return []
+    return [ctx.info_file, ctx.version_file]
+
+def _request(ctx, base, layers, platform, status_files):
     return {
         "annotations": ctx.attr.annotations,
         "base_config": base.config.path if base else "",
@@ -28,6 +38,7 @@ def _request(ctx, base, layers, platform):
         "created": ctx.attr.created,
         "label": str(ctx.label),
         "layers": [layer.metadata.path for layer in layers],
+        "status_files": [f.path for f in status_files],
         "platform": {
             "architecture": platform.architecture,
             "os": platform.os,
@@ -79,13 +90,14 @@ def _image_manifest_impl(ctx):
     layers = (base.layers if base else []) + own_layers
 
     request = ctx.actions.declare_file(ctx.label.name + ".request.json")
-    ctx.actions.write(request, json.encode(_request(ctx, base, own_layers, platform)))
+    status_files = _status_files(ctx)
+    ctx.actions.write(request, json.encode(_request(ctx, base, own_layers, platform, status_files)))
     manifest = ctx.actions.declare_file(ctx.label.name + ".manifest.json")
     config = ctx.actions.declare_file(ctx.label.name + ".config.json")
     descriptor = ctx.actions.declare_file(ctx.label.name + ".descriptor.json")
 
     # Metadata only: never the layer blobs.
-    inputs = [request] + [layer.metadata for layer in own_layers]
+    inputs = [request] + [layer.metadata for layer in own_layers] + status_files
     if base:
         inputs.extend([base.manifest, base.config])
     if ctx.file.config_fragment:
@@ -140,8 +152,8 @@ holds every blob.""",
         working_dir = attr.string(doc = "Config WorkingDir."),
         exposed_ports = attr.string_list(doc = "Ports as \"8080\" or \"8080/tcp\", \"53/udp\"."),
         volumes = attr.string_list(doc = "Absolute paths of volumes."),
-        labels = attr.string_dict(doc = "Config labels, added to the base's."),
-        annotations = attr.string_dict(doc = "Manifest annotations."),
+        labels = attr.string_dict(doc = "Config labels, added to the base's; values may use {VAR} when stamping."),
+        annotations = attr.string_dict(doc = "Manifest annotations; values may use {VAR} when stamping."),
         stop_signal = attr.string(doc = "Config StopSignal, for example SIGTERM."),
         config_fragment = attr.label(
             allow_single_file = [".json"],
@@ -151,6 +163,7 @@ holds every blob.""",
             default = "1970-01-01T00:00:00Z",
             doc = "Creation time in RFC 3339; the epoch keeps builds reproducible.",
         ),
+        _stamp = attr.label(default = "//img/private:stamp", providers = [StampInfo]),
         **platform_attrs()
     ),
     toolchains = [_TOOLCHAIN],

@@ -11,6 +11,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/rules-img/rules_img/tools/blob"
+	"github.com/rules-img/rules_img/tools/stamp"
 )
 
 // Outputs are the files the manifest action writes.
@@ -32,6 +33,10 @@ type Result struct {
 func Build(r Request) (Result, error) {
 	var res Result
 	if err := r.Validate(); err != nil {
+		return res, err
+	}
+	r, err := stamped(r)
+	if err != nil {
 		return res, err
 	}
 	layers := make([]blob.LayerMetadata, len(r.Layers))
@@ -155,4 +160,34 @@ func sha256Digest(data []byte) digest.Digest {
 func sha256Sum(data []byte) []byte {
 	sum := sha256.Sum256(data)
 	return sum[:]
+}
+
+// stamped expands {VAR} in label and annotation values from the status
+// files; without status files, values are kept as written.
+func stamped(r Request) (Request, error) {
+	if len(r.StatusFiles) == 0 {
+		return r, nil
+	}
+	vars, err := stamp.ReadStatus(r.StatusFiles...)
+	if err != nil {
+		return r, err
+	}
+	expand := func(in map[string]string, what string) (map[string]string, error) {
+		out := make(map[string]string, len(in))
+		for k, v := range in {
+			expanded, err := stamp.Expand(v, vars)
+			if err != nil {
+				return nil, fmt.Errorf("%s %q: %w", what, k, err)
+			}
+			out[k] = expanded
+		}
+		return out, nil
+	}
+	if r.Config.Labels, err = expand(r.Config.Labels, "label"); err != nil {
+		return r, err
+	}
+	if r.Annotations, err = expand(r.Annotations, "annotation"); err != nil {
+		return r, err
+	}
+	return r, nil
 }

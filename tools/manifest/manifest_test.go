@@ -826,3 +826,44 @@ func TestEntrypointKeepsFragmentCmd(t *testing.T) {
 		t.Errorf("Cmd %q: a new entrypoint must drop the base's Cmd, not the fragment's", got)
 	}
 }
+
+func TestStampedLabelsAndAnnotations(t *testing.T) {
+	dir := t.TempDir()
+	status := writeFile(t, dir, "stable-status.txt", "BUILD_EMBED_LABEL v7\nSTABLE_GIT abc\n")
+	r := Request{Platform: linuxAmd64(), StatusFiles: []string{status},
+		Config:      ConfigSettings{Labels: map[string]string{"version": "{BUILD_EMBED_LABEL}", "plain": "a{b"}},
+		Annotations: map[string]string{"rev": "{STABLE_GIT}-x"}}
+	r.Config.Labels["plain"] = "no vars"
+	res, err := Build(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := decode(t, res.Config)
+	if got := get(cfg, "config", "Labels", "version"); got != "v7" {
+		t.Errorf("label version = %v, want v7", got)
+	}
+	var m struct {
+		Annotations map[string]string `json:"annotations"`
+	}
+	if err := json.Unmarshal(res.Manifest, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Annotations["rev"] != "abc-x" {
+		t.Errorf("annotation rev = %q, want abc-x", m.Annotations["rev"])
+	}
+
+	r.Config.Labels = map[string]string{"bad": "{UNDEFINED}"}
+	if _, err := Build(r); err == nil || !strings.Contains(err.Error(), "UNDEFINED") {
+		t.Errorf("unknown variable: %v, want an error naming it", err)
+	}
+
+	// Without status files, braces are kept as written.
+	r.StatusFiles, r.Config.Labels = nil, map[string]string{"v": "{BUILD_EMBED_LABEL}"}
+	res, err = Build(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := get(decode(t, res.Config), "config", "Labels", "v"); got != "{BUILD_EMBED_LABEL}" {
+		t.Errorf("unstamped label = %v", got)
+	}
+}

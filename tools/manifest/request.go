@@ -26,6 +26,9 @@ type Request struct {
 	Created        string            `json:"created"`
 	// Label names the target in history entries and error messages.
 	Label string `json:"label"`
+	// StatusFiles are Bazel's workspace status files when stamping is on:
+	// {VAR} in label and annotation values is expanded from them.
+	StatusFiles []string `json:"status_files"`
 }
 
 // Platform is the OCI platform the image is built for.

@@ -71,9 +71,10 @@ func New(ctx context.Context, log func(string), updates chan<- v1.Update) (*Push
 		remote.WithUserAgent("rules_img"),
 		remote.WithJobs(Jobs),
 		remote.WithTransport(&countingTransport{next: http.DefaultTransport, stats: &p.Stats, log: log}),
-		// More patient than the default (3 tries): 12 tries over about 20 s.
-		// (No Cap: reaching it would end the retries.)
-		remote.WithRetryBackoff(remote.Backoff{Duration: 50 * time.Millisecond, Factor: 1.6, Jitter: 0.2, Steps: 12}),
+		// More patient than the default (3 tries): a fault fails the whole
+		// attempt of a blob (HEAD, POST, PATCH, PUT), so allow 20 attempts,
+		// about 30 s in all. (No Cap: reaching it would end the retries.)
+		remote.WithRetryBackoff(remote.Backoff{Duration: 50 * time.Millisecond, Factor: 1.3, Jitter: 0.2, Steps: 20}),
 	}
 	writeOpts := p.opts
 	if updates != nil {
