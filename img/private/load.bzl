@@ -2,7 +2,7 @@
 
 load(":deploy.bzl", "deploy_spec", "rlocation")
 load(":providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo")
-load(":push.bzl", "deploy_launcher", "tags_file")
+load(":push.bzl", "deploy_launcher", "deploy_tag_files")
 load(":settings.bzl", "SettingValueInfo", "StampInfo")
 
 _TOOLCHAIN = "//toolchains:toolchain_type"
@@ -49,17 +49,7 @@ def _tarball_action(ctx, tool, tag_files):
 def _image_load_impl(ctx):
     tool = ctx.toolchains[_TOOLCHAIN].imgtool.executable
     image = deploy_spec(ctx, ctx.attr.image)
-    tags = ([ctx.attr.tag] if ctx.attr.tag else []) + ctx.attr.image_tags
-    for t in tags:
-        if not t or " " in t or "\n" in t:
-            fail("%s: tag %r is empty or has spaces" % (ctx.label, t))
-    tag_files = []
-    if tags:
-        tag_files.append(tags_file(ctx, tags, tool))
-    if ctx.file.tag_file:
-        tag_files.append(ctx.file.tag_file)
-    if len(tag_files) > 1:
-        fail("%s: give tag/tags or tag_file, not both" % ctx.label)
+    tag_files = deploy_tag_files(ctx, tool)
 
     spec = ctx.actions.declare_file(ctx.label.name + ".deploy.json")
     ctx.actions.write(spec, json.encode(image.spec))

@@ -40,6 +40,26 @@ def tags_file(ctx, tags, tool):
     )
     return out
 
+def deploy_tag_files(ctx, tool):
+    """The file of tags of a deploy rule: from tag and tags (stamped), or tag_file.
+
+    Args:
+      ctx: the rule context (with tag, image_tags, tag_file and _stamp).
+      tool: the img tool executable.
+
+    Returns:
+      A list with the one File of tags, or an empty list.
+    """
+    tags = ([ctx.attr.tag] if ctx.attr.tag else []) + ctx.attr.image_tags
+    for t in tags:
+        if not t or " " in t or "\n" in t:
+            fail("%s: tag %r is empty or has spaces" % (ctx.label, t))
+    if tags and ctx.file.tag_file:
+        fail("%s: give tag/tags or tag_file, not both" % ctx.label)
+    if tags:
+        return [tags_file(ctx, tags, tool)]
+    return [ctx.file.tag_file] if ctx.file.tag_file else []
+
 def deploy_launcher(ctx, command, args):
     """Writes the launcher that runs `img <command>` from runfiles.
 
@@ -68,17 +88,7 @@ def deploy_launcher(ctx, command, args):
 def _image_push_impl(ctx):
     tool = ctx.toolchains[_TOOLCHAIN].imgtool.executable
     image = deploy_spec(ctx, ctx.attr.image)
-    tags = ([ctx.attr.tag] if ctx.attr.tag else []) + ctx.attr.image_tags
-    for t in tags:
-        if not t or " " in t or "\n" in t:
-            fail("%s: tag %r is empty or has spaces" % (ctx.label, t))
-    tag_files = []
-    if tags:
-        tag_files.append(tags_file(ctx, tags, tool))
-    if ctx.file.tag_file:
-        tag_files.append(ctx.file.tag_file)
-    if len(tag_files) > 1:
-        fail("%s: give tag/tags or tag_file, not both" % ctx.label)
+    tag_files = deploy_tag_files(ctx, tool)
 
     spec = ctx.actions.declare_file(ctx.label.name + ".deploy.json")
     ctx.actions.write(spec, json.encode(image.spec))
