@@ -1,60 +1,14 @@
 package layer
 
 import (
-	"bufio"
-	"fmt"
-	"os"
+	"io"
 
 	"github.com/rules-img/rules_img/tools/blob"
 	"github.com/rules-img/rules_img/tools/compress"
 )
 
-// outputBufferSize batches small tar writes into 64 KiB writes to the blob.
-const outputBufferSize = 64 << 10
-
-// Build writes the planned entries as a layer blob at blobPath, in one pass:
-// tar → diff_id hash → compressor → digest hash → file. On error the blob
-// is removed, so nothing half-written stays behind. An eStargz compressor
-// reports the diff_id and the annotations itself: its blob decompresses to
-// more than the tar.
-func Build(entries []Entry, opts compress.Options, blobPath string) (meta blob.LayerMetadata, err error) {
-	f, err := os.Create(blobPath)
-	if err != nil {
-		return meta, err
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(blobPath)
-		}
-	}()
-	out := bufio.NewWriterSize(f, outputBufferSize)
-	compressed := blob.NewDigestWriter(out)
-	cw, err := compress.NewWriter(compressed, opts)
-	if err != nil {
-		return meta, err
-	}
-	uncompressed := blob.NewDigestWriter(cw)
-	if err := WriteTar(uncompressed, entries); err != nil {
-		cw.Close()
-		return meta, err
-	}
-	if err := cw.Close(); err != nil {
-		return meta, fmt.Errorf("compressing: %w", err)
-	}
-	if err := out.Flush(); err != nil {
-		return meta, err
-	}
-	meta = blob.LayerMetadata{
-		MediaType: opts.Algorithm.MediaType(),
-		Digest:    compressed.Digest(),
-		Size:      compressed.Size(),
-		DiffID:    uncompressed.Digest(),
-	}
-	if d, ok := cw.(compress.Describer); ok {
-		meta.DiffID, meta.Annotations = d.DiffID(), d.Annotations()
-	}
-	return meta, nil
+// Build writes the planned entries as a layer blob at blobPath, in one
+// pass (see compress.WriteBlob).
+func Build(entries []Entry, opts compress.Options, blobPath string) (blob.LayerMetadata, error) {
+	return compress.WriteBlob(blobPath, opts, func(w io.Writer) error { return WriteTar(w, entries) })
 }

@@ -134,45 +134,7 @@ func (rw Rewrite) Write(src Source, blobPath string) (meta blob.LayerMetadata, e
 	if err != nil {
 		return meta, err
 	}
-	out, err := os.Create(blobPath)
-	if err != nil {
-		return meta, err
-	}
-	defer func() {
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(blobPath)
-		}
-	}()
-	bw := bufio.NewWriterSize(out, bufferSize)
-	compressed := blob.NewDigestWriter(bw)
-	cw, err := compress.NewWriter(compressed, rw.Compression)
-	if err != nil {
-		return meta, err
-	}
-	uncompressed := blob.NewDigestWriter(cw)
-	if err := rw.copy(src, p, uncompressed); err != nil {
-		cw.Close()
-		return meta, err
-	}
-	if err := cw.Close(); err != nil {
-		return meta, fmt.Errorf("compressing: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
-		return meta, err
-	}
-	meta = blob.LayerMetadata{
-		MediaType: rw.Compression.Algorithm.MediaType(),
-		Digest:    compressed.Digest(),
-		Size:      compressed.Size(),
-		DiffID:    uncompressed.Digest(),
-	}
-	if d, ok := cw.(compress.Describer); ok {
-		meta.DiffID, meta.Annotations = d.DiffID(), d.Annotations()
-	}
-	return meta, nil
+	return compress.WriteBlob(blobPath, rw.Compression, func(w io.Writer) error { return rw.copy(src, p, w) })
 }
 
 // plan is what the first pass learns.
