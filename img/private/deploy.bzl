@@ -3,6 +3,9 @@ image's files as runfiles paths (for `bazel run`), or as exec paths (for an
 action)."""
 
 load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
+load(":settings.bzl", "StampInfo")
+
+_TOOLCHAIN = "//toolchains:toolchain_type"
 
 def _place(f, state):
     """Records a file and returns the path the spec gives it.
@@ -104,3 +107,113 @@ def rlocation(ctx, f):
     if f.short_path.startswith("../"):
         return f.short_path[3:]
     return ctx.workspace_name + "/" + f.short_path
+
+def tags_file(ctx, tags, tool):
+    """Writes the tags, expanded from the workspace status when stamping.
+
+    Args:
+      ctx: the rule context (with _stamp).
+      tags: list of tag templates.
+      tool: the img tool executable.
+
+    Returns:
+      The File with one tag per line.
+    """
+    out = ctx.actions.declare_file(ctx.label.name + ".tags.txt")
+    if not ctx.attr._stamp[StampInfo].enabled:
+        ctx.actions.write(out, "\n".join(tags) + "\n")
+        return out
+    raw = ctx.actions.declare_file(ctx.label.name + ".tags.in.txt")
+    ctx.actions.write(raw, "\n".join(tags) + "\n")
+    args = ctx.actions.args()
+    args.add("stamp")
+    args.add("--in", raw)
+    args.add("--out", out)
+    args.add("--status", ctx.info_file)
+    args.add("--status", ctx.version_file)
+    ctx.actions.run(
+        executable = tool,
+        arguments = [args],
+        inputs = [raw, ctx.info_file, ctx.version_file],
+        outputs = [out],
+        mnemonic = "ImageStamp",
+        progress_message = "Stamping tags of %{label}",
+        toolchain = _TOOLCHAIN,
+    )
+    return out
+
+def deploy_tag_files(ctx, tool):
+    """The file of tags of a deploy rule: from tag and tags (stamped), or tag_file.
+
+    Args:
+      ctx: the rule context (with tag, image_tags, tag_file and _stamp).
+      tool: the img tool executable.
+
+    Returns:
+      A list with the one File of tags, or an empty list.
+    """
+    tags = ([ctx.attr.tag] if ctx.attr.tag else []) + ctx.attr.image_tags
+    for t in tags:
+        if not t or " " in t or "\n" in t:
+            fail("%s: tag %r is empty or has spaces" % (ctx.label, t))
+    if tags and ctx.file.tag_file:
+        fail("%s: give tag/tags or tag_file, not both" % ctx.label)
+    if tags:
+        return [tags_file(ctx, tags, tool)]
+    return [ctx.file.tag_file] if ctx.file.tag_file else []
+
+def deploy_launcher(ctx, command, args):
+    """Writes the launcher that runs `img <command>` from runfiles.
+
+    Args:
+      ctx: the rule context (with _launcher).
+      command: the img subcommand.
+      args: list of extra arguments (runfiles paths are relative to the root).
+
+    Returns:
+      The executable File.
+    """
+    tool = ctx.toolchains[_TOOLCHAIN].imgtool.executable
+    launcher = ctx.actions.declare_file(ctx.label.name + ".sh")
+    ctx.actions.expand_template(
+        template = ctx.file._launcher,
+        output = launcher,
+        substitutions = {
+            "{ARGS}": " ".join(args),
+            "{COMMAND}": command,
+            "{IMG}": rlocation(ctx, tool),
+        },
+        is_executable = True,
+    )
+    return launcher
+
+def deploy_operation(ctx, kind, settings):
+    """Writes what `bazel run` of a push or load needs: spec, settings, launcher.
+
+    Args:
+      ctx: the rule context (with image, tag, image_tags, tag_file, _stamp, _launcher).
+      kind: the img subcommand, "push" or "load".
+      settings: the operation's settings (registry, repository; or daemon).
+
+    Returns:
+      struct(launcher, runfiles, spec, config, tool, tag_files).
+    """
+    tool = ctx.toolchains[_TOOLCHAIN].imgtool.executable
+    image = deploy_spec(ctx, ctx.attr.image)
+    tag_files = deploy_tag_files(ctx, tool)
+    spec = ctx.actions.declare_file(ctx.label.name + ".deploy.json")
+    ctx.actions.write(spec, json.encode(image.spec))
+    config = ctx.actions.declare_file("%s.%s.json" % (ctx.label.name, kind))
+    ctx.actions.write(config, json.encode(dict(
+        settings,
+        tags = [],
+        tags_file = tag_files[0].short_path if tag_files else "",
+    )))
+    launcher = deploy_launcher(ctx, kind, [
+        "--spec",
+        '"$runfiles/%s"' % rlocation(ctx, spec),
+        "--config",
+        '"$runfiles/%s"' % rlocation(ctx, config),
+    ])
+    runfiles = ctx.runfiles(files = [tool, spec, config] + tag_files).merge(image.runfiles)
+    return struct(launcher = launcher, runfiles = runfiles, spec = spec, config = config, tool = tool, tag_files = tag_files)

@@ -1,8 +1,7 @@
 """The image_load rule: `bazel run` loads an image into a local daemon."""
 
-load(":deploy.bzl", "deploy_spec", "rlocation")
+load(":deploy.bzl", "deploy_operation", "deploy_spec")
 load(":providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo")
-load(":push.bzl", "deploy_launcher", "deploy_tag_files")
 load(":settings.bzl", "SettingValueInfo", "StampInfo")
 
 _TOOLCHAIN = "//toolchains:toolchain_type"
@@ -47,29 +46,11 @@ def _tarball_action(ctx, tool, tag_files):
     return out
 
 def _image_load_impl(ctx):
-    tool = ctx.toolchains[_TOOLCHAIN].imgtool.executable
-    image = deploy_spec(ctx, ctx.attr.image)
-    tag_files = deploy_tag_files(ctx, tool)
-
-    spec = ctx.actions.declare_file(ctx.label.name + ".deploy.json")
-    ctx.actions.write(spec, json.encode(image.spec))
-    config = ctx.actions.declare_file(ctx.label.name + ".load.json")
-    ctx.actions.write(config, json.encode({
-        "daemon": ctx.attr._daemon[SettingValueInfo].value,
-        "tags": [],
-        "tags_file": tag_files[0].short_path if tag_files else "",
-    }))
-    launcher = deploy_launcher(ctx, "load", [
-        "--spec",
-        '"$runfiles/%s"' % rlocation(ctx, spec),
-        "--config",
-        '"$runfiles/%s"' % rlocation(ctx, config),
-    ])
-    runfiles = ctx.runfiles(files = [tool, spec, config] + tag_files).merge(image.runfiles)
+    op = deploy_operation(ctx, "load", {"daemon": ctx.attr._daemon[SettingValueInfo].value})
     return [
-        DefaultInfo(executable = launcher, runfiles = runfiles),
-        OutputGroupInfo(tarball = depset([_tarball_action(ctx, tool, tag_files)])),
-        DeployInfo(kind = "load", spec = spec, config = config, runfiles = runfiles),
+        DefaultInfo(executable = op.launcher, runfiles = op.runfiles),
+        OutputGroupInfo(tarball = depset([_tarball_action(ctx, op.tool, op.tag_files)])),
+        DeployInfo(kind = "load", spec = op.spec, config = op.config, runfiles = op.runfiles),
     ]
 
 image_load_rule = rule(

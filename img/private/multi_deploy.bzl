@@ -1,8 +1,7 @@
 """The multi_deploy rule: many pushes and loads as one `bazel run`."""
 
-load(":deploy.bzl", "rlocation")
+load(":deploy.bzl", "deploy_launcher", "rlocation")
 load(":providers.bzl", "DeployInfo")
-load(":push.bzl", "deploy_launcher")
 
 _TOOLCHAIN = "//toolchains:toolchain_type"
 
