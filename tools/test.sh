@@ -35,6 +35,7 @@ bazel shutdown
 for t in e2e/*/test.sh; do
   bash "$t"
 done
+bash docs/test.sh
 
 passed=$(grep -c '^PASS' "$IMG_TEST_RESULTS")
 failed=$(grep -c '^FAIL' "$IMG_TEST_RESULTS")
