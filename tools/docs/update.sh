@@ -8,6 +8,7 @@
 #   snippets                the Starlark blocks of docs/**.md,
 #                           from the regions of e2e workspaces they name
 #
+# Both modes then check the relative links and anchors of docs/**.md.
 # With --check it writes nothing, and fails naming each file that differs
 # from what it would write (docs/test.sh runs it so).
 set -euo pipefail
@@ -76,6 +77,7 @@ if [ "$check" = 1 ]; then
     [ -e "$gen/$(basename "$f")" ] || { echo "$f is not generated any more: run tools/docs/update.sh" >&2; stale=1; }
   done
   go run ./tools/docs/cmd/docgen snippets . >&2 || stale=1
+  go run ./tools/docs/cmd/docgen links . >&2 || stale=1
   exit "$stale"
 fi
 
@@ -84,4 +86,5 @@ mkdir -p docs/reference
 cp "$gen"/*.md docs/reference/
 chmod 644 docs/reference/*.md
 go run ./tools/docs/cmd/docgen snippets --write .
+go run ./tools/docs/cmd/docgen links .
 echo "docs: wrote docs/reference/ ($(ls docs/reference | wc -l) pages)"

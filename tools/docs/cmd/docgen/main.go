@@ -3,6 +3,7 @@
 //
 //	docgen settings BUILD_FILE QUERY_OUTPUT  settings reference, to stdout
 //	docgen snippets [--write] REPO_ROOT      snippets in docs against e2e
+//	docgen links REPO_ROOT                   relative links and anchors in docs
 package main
 
 import (
@@ -12,7 +13,7 @@ import (
 	"github.com/rules-img/rules_img/tools/docs"
 )
 
-const usage = "usage: docgen settings BUILD_FILE QUERY_OUTPUT | docgen snippets [--write] REPO_ROOT"
+const usage = "usage: docgen settings BUILD_FILE QUERY_OUTPUT | docgen snippets [--write] REPO_ROOT | docgen links REPO_ROOT"
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -50,6 +51,11 @@ func run(args []string) error {
 			return fmt.Errorf("%s", usage)
 		}
 		return docs.CheckSnippets(args[len(args)-1], write, os.Stdout)
+	case "links":
+		if len(args) != 2 {
+			return fmt.Errorf("%s", usage)
+		}
+		return docs.CheckLinks(args[1], os.Stdout)
 	}
 	return fmt.Errorf("unknown command %q; %s", args[0], usage)
 }
