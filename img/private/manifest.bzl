@@ -173,7 +173,7 @@ holds every blob.""",
         config_fragment = attr.label(
             allow_single_file = [".json"],
             doc = "A JSON file of config fields (the OCI image config's `config` object, such as " +
-                  "`{\"Healthcheck\": ...}`), merged after the base's and before the attributes above.",
+                  "`{\"Healthcheck\": ...}`), merged after the base's and before the other attributes, which win.",
         ),
         created = attr.string(
             default = "1970-01-01T00:00:00Z",
