@@ -54,7 +54,9 @@ rm "$gen/settings.query" "$gen/bazel.log"
   for f in "$gen"/*.md; do
     page=$(basename "$f")
     [ "$page" != README.md ] || continue
-    summary=$(awk 'NR > 1 && NF && !/^</ { print; exit }' "$f")
+    # The first sentence of the module docstring's first paragraph.
+    summary=$(awk 'NR > 1 && NF && !/^</ { p = p (p ? " " : "") $0; next } p { exit } END { print p }' "$f" |
+      sed 's/\([.]\) .*/\1/')
     case $page in
       settings.md) echo "- [settings](settings.md): \`--@rules_img//img/settings:*\` flags" ;;
       img_tool.md) echo "- [$page](img_tool.md): \`@rules_img//toolchains:extensions.bzl\`: $summary" ;;
