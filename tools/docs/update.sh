@@ -23,10 +23,10 @@ esac
 die() { echo "docs: $*" >&2; exit 1; }
 
 # Every public .bzl file has a page.
-for f in img/*.bzl toolchains/extensions.bzl; do
+for f in img/*.bzl toolchains/*.bzl; do
   label="@rules_img//$(dirname "$f"):$(basename "$f")"
   grep -qF "\"$label\"" docs/BUILD.bazel ||
-    die "$f has no page in the API reference: add \"name\": \"$label\" to the stardoc list in docs/BUILD.bazel, then run tools/docs/update.sh"
+    die "$f has no page in the API reference: add \"NAME\": \"$label\" to PAGES in docs/BUILD.bazel, then run tools/docs/update.sh"
 done
 
 gen=$(mktemp -d)
@@ -60,6 +60,7 @@ rm "$gen/settings.query" "$gen/bazel.log"
     case $page in
       settings.md) echo "- [settings](settings.md): \`--@rules_img//img/settings:*\` flags" ;;
       img_tool.md) echo "- [$page](img_tool.md): \`@rules_img//toolchains:extensions.bzl\`: $summary" ;;
+      toolchain.md) echo "- [$page](toolchain.md): \`@rules_img//toolchains:toolchain.bzl\`: $summary" ;;
       *) echo "- [$page]($page): \`@rules_img//img:${page%.md}.bzl\`: $summary" ;;
     esac
   done
