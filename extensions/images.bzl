@@ -54,7 +54,7 @@ images = module_extension(
     tag_classes = {
         "pull": tag_class(
             doc = "A base image. `@NAME` is the image for the target platform.",
-            attrs = dict(name = attr.string(mandatory = True, doc = "Repository name of the image."), **PULL_ATTRS),
+            attrs = dict(name = attr.string(mandatory = True, doc = "Repository name of the image: `@NAME` in BUILD files, after `use_repo(images, \"NAME\")`."), **PULL_ATTRS),
         ),
         "lockfile": tag_class(
             doc = "The lockfile, in the root module. Create or refresh it with `bazel run @images//:update`.",

@@ -2,12 +2,21 @@
 images extension's pull tag, so both accept the same fields."""
 
 PULL_ATTRS = {
-    "registry": attr.string(doc = "Registry host[:port], for example index.docker.io."),
-    "registries": attr.string_list(doc = "Registries to try in order, mirrors first; instead of registry."),
-    "repository": attr.string(mandatory = True, doc = "Repository in the registry, for example library/ubuntu."),
-    "tag": attr.string(doc = "Tag to resolve; recorded in the lockfile."),
-    "digest": attr.string(doc = "Digest of the index or manifest; optional when the lockfile has it."),
-    "platforms": attr.string_list(doc = "Platforms as os/arch[/variant]; empty takes every platform of the image."),
+    "registry": attr.string(doc = "Registry host[:port], for example `index.docker.io` or `ghcr.io`. Give registry or registries."),
+    "registries": attr.string_list(
+        doc = "Registries to try in order, mirrors first, for example " +
+              "`[\"mirror.example.com\", \"index.docker.io\"]`; instead of registry.",
+    ),
+    "repository": attr.string(mandatory = True, doc = "Repository in the registry, for example `library/ubuntu`."),
+    "tag": attr.string(doc = "Tag to resolve, for example `24.04`; the lockfile records the digest it resolved to."),
+    "digest": attr.string(
+        doc = "Digest of the index or manifest, `sha256:...`. The pull rule needs it; the images " +
+              "extension takes it from the lockfile when not given.",
+    ),
+    "platforms": attr.string_list(
+        doc = "Platforms as `os/arch[/variant]`, for example `[\"linux/amd64\", \"linux/arm64\"]`; " +
+              "empty takes every platform of the image.",
+    ),
 }
 
 def pull_spec(name, attrs):

@@ -1,4 +1,7 @@
-"""Public API: running several deploy operations at once."""
+"""Running several pushes and loads as one `bazel run`.
+
+    load("@rules_img//img:deploy.bzl", "multi_deploy")
+"""
 
 load("//img/private:multi_deploy.bzl", _multi_deploy = "multi_deploy")
 

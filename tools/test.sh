@@ -15,7 +15,7 @@ IMG_TEST_RESULTS=$(mktemp)
 check_eq "gofmt: every Go file is formatted" "" "$(gofmt -l tools bench 2>&1)"
 check "go vet ./..." go vet ./...
 check "buildifier: every Starlark file is formatted and lint-clean" \
-  buildifier -mode=check -lint=warn -r img toolchains e2e MODULE.bazel BUILD.bazel
+  buildifier -mode=check -lint=warn -r img toolchains e2e docs MODULE.bazel BUILD.bazel
 
 # Go unit tests, one result per package.
 go_log=$(mktemp)
@@ -35,6 +35,7 @@ bazel shutdown
 for t in e2e/*/test.sh; do
   bash "$t"
 done
+bash docs/test.sh
 
 passed=$(grep -c '^PASS' "$IMG_TEST_RESULTS")
 failed=$(grep -c '^FAIL' "$IMG_TEST_RESULTS")

@@ -40,20 +40,23 @@ def compression_attrs(compress_doc):
         "compress": attr.string(values = ["", "gzip", "zstd", "none"], doc = compress_doc),
         "compression_level": attr.int(
             default = -1,
-            doc = "gzip 0-9 or zstd 1-4; -1 uses --@rules_img//img/settings:compression_level.",
+            doc = "gzip 0-9 or zstd 1-4 (none ignores it); -1 uses " +
+                  "`--@rules_img//img/settings:compression_level`, whose default `auto` is the algorithm's own.",
         ),
         "compression_jobs": attr.string(
-            doc = "1, nproc, a number or auto (see img/settings); empty uses " +
-                  "--@rules_img//img/settings:compression_jobs.",
+            doc = "Compression goroutines: `1` (single-stream gzip), `nproc`, a number, or `auto` " +
+                  "(1 under -c opt, else nproc); empty uses `--@rules_img//img/settings:compression_jobs`. " +
+                  "Any value but 1 writes gzip with pgzip, whose bytes differ from single-stream gzip.",
         ),
         "estargz": attr.string(
             values = ["", "enabled", "disabled"],
-            doc = "Write the layer as eStargz (gzip only); empty uses --@rules_img//img/settings:estargz.",
+            doc = "`enabled` writes the layer as eStargz (seekable gzip with a table of contents, for " +
+                  "lazy pulling; gzip only); empty uses `--@rules_img//img/settings:estargz` (default disabled).",
         ),
         "create_parent_directories": attr.string(
             values = ["", "enabled", "disabled"],
-            doc = "Add an entry for every parent directory; empty uses " +
-                  "--@rules_img//img/settings:create_parent_directories.",
+            doc = "`enabled` adds an entry (0755, root, the epoch) for every parent directory of the " +
+                  "layer's files; empty uses `--@rules_img//img/settings:create_parent_directories` (default enabled).",
         ),
         "_compress": attr.label(default = Label("//img/settings:compress")),
         "_compression_level": attr.label(default = Label("//img/settings:compression_level")),

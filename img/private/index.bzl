@@ -153,10 +153,11 @@ umoci that unpack one manifest and do not choose a platform.""",
         ),
         "platforms": attr.label_list(
             providers = [platform_common.PlatformInfo],
-            doc = "Platforms to build the manifests for, in index order. Each needs @platforms//os and " +
-                  "@platforms//cpu constraints with an OCI equivalent.",
+            doc = "`platform` targets to build the manifests for, in index order, for example " +
+                  "`[\"//platforms:linux_amd64\", \"//platforms:linux_arm64\"]`. Each needs @platforms//os and " +
+                  "@platforms//cpu constraints with an OCI equivalent. Empty: the manifests as they are built.",
         ),
-        "annotations": attr.string_dict(doc = "Annotations of the index."),
+        "annotations": attr.string_dict(doc = "Annotations of the index, for example `{\"org.opencontainers.image.title\": \"app\"}`."),
     },
     toolchains = [_TOOLCHAIN],
 )

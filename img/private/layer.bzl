@@ -156,14 +156,30 @@ content and attributes are stored once and hardlinked.""",
     attrs = dict(
         srcs = attr.string_keyed_label_dict(
             allow_files = True,
-            doc = "Path in the image → file, directory (tree artifact) or executable. " +
-                  "An executable brings its runfiles, at <path>.runfiles.",
+            doc = "Path in the image → file, directory (tree artifact) or executable, for example " +
+                  "`{\"/app/bin/server\": \"//cmd/server\", \"/app/config\": \"//configs:prod\"}`. " +
+                  "An executable brings its runfiles at `PATH.runfiles/` (unless `include_runfiles` " +
+                  "is False); any other target must give exactly one file.",
         ),
-        symlinks = attr.string_dict(doc = "Link path in the image → link target."),
-        file_metadata = attr.string_dict(doc = "Path in the image → file_metadata(...) for that entry."),
-        default_metadata = attr.string(doc = "file_metadata(...) applied to every entry (its mode to files only)."),
-        include_runfiles = attr.bool(default = True, doc = "Lay out the runfiles of executables in srcs."),
-        **compression_attrs("gzip, zstd or none; empty uses --@rules_img//img/settings:compress.")
+        symlinks = attr.string_dict(
+            doc = "Link path in the image → link target, written as it is (absolute or relative), " +
+                  "for example `{\"/usr/local/bin/server\": \"/app/bin/server\"}`.",
+        ),
+        file_metadata = attr.string_dict(
+            doc = "Path in the image → `file_metadata(...)` for that entry, over `default_metadata`, " +
+                  "for example `{\"/app/config\": file_metadata(mode = \"0750\")}`.",
+        ),
+        default_metadata = attr.string(
+            doc = "`file_metadata(...)` for every entry, for example `file_metadata(uid = 1000, gid = 1000)`; " +
+                  "its mode applies to files only. Empty: root-owned, 0755 executables and directories, " +
+                  "0644 files, the epoch as mtime.",
+        ),
+        include_runfiles = attr.bool(
+            default = True,
+            doc = "Lay out the runfiles of executables in `srcs` at `PATH.runfiles/`, with the " +
+                  "`_repo_mapping` file, where Bazel's launchers and runfiles libraries look for them.",
+        ),
+        **compression_attrs("`gzip`, `zstd` or `none`; empty uses `--@rules_img//img/settings:compress` (default gzip).")
     ),
     toolchains = [_TOOLCHAIN],
 )

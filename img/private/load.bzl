@@ -79,9 +79,12 @@ action (an index: its first platform).""",
             providers = [[ImageManifestInfo], [ImageIndexInfo]],
             doc = "The image_manifest or image_index to load.",
         ),
-        "tag": attr.string(doc = "The name to load as, name:tag such as my-app:dev; may use {VAR} from the workspace status when stamping."),
+        "tag": attr.string(
+            doc = "The name to load as, `name:tag` such as `my-app:dev` (Docker's short names are expanded: " +
+                  "`docker.io/library/my-app:dev`); may use `{VAR}` from the workspace status when stamping.",
+        ),
         "image_tags": attr.string_list(doc = "More names, like tag (the image_load macro's `tags`)."),
-        "tag_file": attr.label(allow_single_file = True, doc = "A file with one name:tag per line."),
+        "tag_file": attr.label(allow_single_file = True, doc = "A file with one `name:tag` per line, for names computed by another rule."),
         "_daemon": attr.label(default = "//img/settings:load_daemon", providers = [SettingValueInfo]),
         "_launcher": attr.label(allow_single_file = True, default = "//img/private:deploy.sh.tpl"),
         "_stamp": attr.label(default = "//img/private:stamp", providers = [StampInfo]),
@@ -96,6 +99,7 @@ def image_load(name, tags = [], target_tags = None, **kwargs):
       name: the target name.
       tags: image names (name:tag), each may use {VAR} when stamping (Bazel's target tags: target_tags).
       target_tags: Bazel tags of the target, such as "manual".
-      **kwargs: image, tag, tag_file and common attributes.
+      **kwargs: the attributes of image_load_rule (image, tag, tag_file) and
+        common attributes such as visibility.
     """
     image_load_rule(name = name, image_tags = tags, tags = target_tags, **kwargs)

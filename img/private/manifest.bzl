@@ -142,26 +142,43 @@ holds every blob.""",
     attrs = dict(
         base = attr.label(
             providers = [ImageManifestInfo],
-            doc = "Image to build on; its layers come first and its config is the starting point.",
+            doc = "Image to build on: an image_manifest, or a pulled image such as `@ubuntu` (images " +
+                  "extension or pull rule). Its layers come first and its config is the starting point. " +
+                  "Empty: an image from scratch.",
         ),
-        layers = attr.label_list(providers = [LayerInfo], doc = "Layers on top of the base, in order."),
-        entrypoint = attr.string_list(doc = "Config Entrypoint; setting it drops the base's Cmd unless cmd is set too."),
-        cmd = attr.string_list(doc = "Config Cmd."),
-        env = attr.string_dict(doc = "Environment variables; they override the base's, and new ones keep this order."),
-        user = attr.string(doc = "Config User, as NAME, UID, NAME:GROUP or UID:GID."),
-        working_dir = attr.string(doc = "Config WorkingDir."),
+        layers = attr.label_list(
+            providers = [LayerInfo],
+            doc = "Layers on top of the base, bottom first: image_layer, layer_from_tar or any rule that returns LayerInfo.",
+        ),
+        entrypoint = attr.string_list(
+            doc = "Config Entrypoint, for example `[\"/app/bin/server\"]`; setting it drops the base's Cmd " +
+                  "unless cmd is set too. Empty keeps the base's.",
+        ),
+        cmd = attr.string_list(doc = "Config Cmd: the entrypoint's default arguments, for example `[\"--port=8080\"]`. Empty keeps the base's."),
+        env = attr.string_dict(
+            doc = "Environment variables, for example `{\"PORT\": \"8080\"}`; they override the base's, " +
+                  "and new ones keep this order.",
+        ),
+        user = attr.string(doc = "Config User, as NAME, UID, NAME:GROUP or UID:GID, for example `1000:1000`. Empty keeps the base's."),
+        working_dir = attr.string(doc = "Config WorkingDir, for example `/app`. Empty keeps the base's."),
         exposed_ports = attr.string_list(doc = "Ports as \"8080\" or \"8080/tcp\", \"53/udp\"."),
-        volumes = attr.string_list(doc = "Absolute paths of volumes."),
-        labels = attr.string_dict(doc = "Config labels, added to the base's; values may use {VAR} when stamping."),
-        annotations = attr.string_dict(doc = "Manifest annotations; values may use {VAR} when stamping."),
+        volumes = attr.string_list(doc = "Absolute paths of volumes, for example `[\"/data\"]`."),
+        labels = attr.string_dict(
+            doc = "Config labels, added to the base's, for example " +
+                  "`{\"org.opencontainers.image.source\": \"https://github.com/org/repo\"}`; values may use " +
+                  "`{VAR}` from the workspace status when stamping.",
+        ),
+        annotations = attr.string_dict(doc = "Manifest annotations; values may use `{VAR}` from the workspace status when stamping."),
         stop_signal = attr.string(doc = "Config StopSignal, for example SIGTERM."),
         config_fragment = attr.label(
             allow_single_file = [".json"],
-            doc = "JSON merged into the config after the base's and before the attributes above.",
+            doc = "A JSON file of config fields (the OCI image config's `config` object, such as " +
+                  "`{\"Healthcheck\": ...}`), merged after the base's and before the other attributes, which win.",
         ),
         created = attr.string(
             default = "1970-01-01T00:00:00Z",
-            doc = "Creation time in RFC 3339; the epoch keeps builds reproducible.",
+            doc = "The config's creation time in RFC 3339, for example `2024-01-02T03:04:05Z`; the " +
+                  "default, the Unix epoch, keeps builds reproducible.",
         ),
         _stamp = attr.label(default = "//img/private:stamp", providers = [StampInfo]),
         **platform_attrs()

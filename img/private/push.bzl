@@ -27,11 +27,11 @@ and `--tag` (repeated) override the attributes.""",
     executable = True,
     attrs = {
         "image": attr.label(mandatory = True, providers = [[ImageManifestInfo], [ImageIndexInfo]], doc = "The image_manifest or image_index to push."),
-        "registry": attr.string(doc = "Registry host[:port], for example ghcr.io."),
-        "repository": attr.string(doc = "Repository, for example my-project/app."),
-        "tag": attr.string(doc = "A tag; may use {VAR} from the workspace status when stamping."),
-        "image_tags": attr.string_list(doc = "More tags, like tag (the image_push macro's `tags`)."),
-        "tag_file": attr.label(allow_single_file = True, doc = "A file with one tag per line."),
+        "registry": attr.string(doc = "Registry host[:port], for example `ghcr.io` or `localhost:5000`. Empty: give `--registry` at run time."),
+        "repository": attr.string(doc = "Repository in the registry, for example `my-project/app`. Empty: give `--repository` at run time."),
+        "tag": attr.string(doc = "A tag, for example `latest`; may use `{VAR}` from the workspace status when stamping, as in `{BUILD_USER}-dev`."),
+        "image_tags": attr.string_list(doc = "More tags, like tag (the image_push macro's `tags`). With no tag at all, the image is pushed by digest only."),
+        "tag_file": attr.label(allow_single_file = True, doc = "A file with one tag per line, for tags computed by another rule."),
         "_launcher": attr.label(allow_single_file = True, default = "//img/private:deploy.sh.tpl"),
         "_stamp": attr.label(default = "//img/private:stamp", providers = [StampInfo]),
     },
@@ -45,6 +45,7 @@ def image_push(name, tags = [], target_tags = None, **kwargs):
       name: the target name.
       tags: image tags, each may use {VAR} when stamping (Bazel's target tags: target_tags).
       target_tags: Bazel tags of the target, such as "manual".
-      **kwargs: image, registry, repository, tag, tag_file and common attributes.
+      **kwargs: the attributes of image_push_rule (image, registry, repository,
+        tag, tag_file, ...) and common attributes such as visibility.
     """
     image_push_rule(name = name, image_tags = tags, tags = target_tags, **kwargs)

@@ -9,7 +9,7 @@
 set -euo pipefail
 
 MIN_MAJOR=7 MIN_MINOR=7
-PKGS=(bazel-bootstrap bazel-rules-shell)
+PKGS=(bazel-bootstrap bazel-rules-shell bazel-stardoc)
 SID_SOURCE=/etc/apt/sources.list.d/rules-img-sid.sources
 SID_PIN=/etc/apt/preferences.d/rules-img-sid.pref
 
@@ -31,10 +31,10 @@ deb_installed() {
   return 1
 }
 
-# The offline set-up also needs rules_shell from Debian, so with Debian's
-# Bazel both packages must be there.
+# The offline set-up also needs rules_shell (rules_go) and stardoc (docs/)
+# from Debian, so with Debian's Bazel those packages must be there too.
 if bazel_version_ok; then
-  if ! deb_installed bazel-bootstrap || deb_installed bazel-rules-shell; then
+  if ! deb_installed bazel-bootstrap || { deb_installed bazel-rules-shell && deb_installed bazel-stardoc; }; then
     say "ok: $(bazel --version)"
     exit 0
   fi

@@ -122,4 +122,16 @@ common --override_module=rules_shell=$DEBIAN_BAZEL/rules/shell
 common --override_module=package_metadata=$OUT/stubs/package_metadata
 common --repo_env=GO_REPOSITORY_USE_HOST_CACHE=1
 EOF
-echo "prepare_offline: wrote $OUT/offline.bazelrc and $OUT/offline-go.bazelrc" >&2
+# The docs/ workspace: stardoc from Debian's bazel-stardoc (install_bazel.sh).
+[ -d "$DEBIAN_BAZEL/tools/stardoc" ] || die "$DEBIAN_BAZEL/tools/stardoc is missing: apt-get install -t sid bazel-stardoc"
+cat >"$OUT/offline-docs.bazelrc" <<EOF
+# Written by tools/setup/prepare_offline.sh, for the docs/ workspace (stardoc).
+import $OUT/offline.bazelrc
+common --override_module=stardoc=$DEBIAN_BAZEL/tools/stardoc
+common --override_module=rules_shell=$DEBIAN_BAZEL/rules/shell
+# stardoc's renderer runs with the machine's JDK (docs/renderer.sh): Bazel's
+# own Java toolchains would be downloaded.
+common --java_runtime_version=local_jdk
+common --tool_java_runtime_version=local_jdk
+EOF
+echo "prepare_offline: wrote $OUT/offline.bazelrc, $OUT/offline-go.bazelrc and $OUT/offline-docs.bazelrc" >&2
