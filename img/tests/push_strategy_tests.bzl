@@ -5,7 +5,7 @@ load("//img:deploy.bzl", "multi_deploy")
 load("//img:push.bzl", "image_push")
 
 def _blobs(target):
-    return [f.basename for f in target[DefaultInfo].default_runfiles.files.to_list() if f.basename.endswith(".tar.gz")]
+    return [f.basename for f in target[DefaultInfo].default_runfiles.files.to_list() if f.basename.endswith((".tar.gz", ".tar.zst", ".tar"))]
 
 def _metadata(target):
     return [f.basename for f in target[DefaultInfo].default_runfiles.files.to_list() if f.basename.endswith(".layer.json")]
@@ -40,7 +40,7 @@ _runfiles_lazy_by_flag_test = analysistest.make(
         "label_name": attr.string(),
         "strategy": attr.string(),
     },
-    config_settings = {"//img/settings:push_strategy": "lazy"},
+    config_settings = {str(Label("//img/settings:push_strategy")): "lazy"},
 )
 
 def push_strategy_test_suite(name):
