@@ -91,15 +91,16 @@ else
 fi
 
 # Pushed again unchanged: the registry has every blob, so the cache is not read.
+gets_before="$(cas_gets "$busybox_digest") $(cas_gets "$message_digest")"
 bazel run //:push -- --registry "$REGISTRY" >/dev/null 2>"$work/push2.log"
-check_eq "lazy: a second push reads nothing from the cache" "1 1" \
+check_eq "lazy: a second push reads nothing from the cache" "$gets_before" \
   "$(cas_gets "$busybox_digest") $(cas_gets "$message_digest")"
 
 # One changed file: only its layer is streamed.
 echo "Hello again" >message.txt
 bazel run //:push -- --registry "$REGISTRY" >/dev/null 2>"$work/push3.log"
 new_message=$(jq -r .digest bazel-bin/push.sh.runfiles/_main/message_layer.layer.json)
-check_eq "lazy: after a change only the changed layer is read from the cache" "1 1" \
+check_eq "lazy: after a change only the changed layer is read from the cache" "${gets_before%% *} 1" \
   "$(cas_gets "$busybox_digest") $(cas_gets "$new_message")"
 check "lazy: the changed image validates" crane validate --insecure --remote "$REGISTRY/e2e/lazy:latest"
 
