@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -45,7 +46,26 @@ func (h BazelHelper) Resolve(target authn.Resource) (authn.Authenticator, error)
 
 // ResolveContext implements authn.ContextKeychain.
 func (h BazelHelper) ResolveContext(ctx context.Context, target authn.Resource) (authn.Authenticator, error) {
-	request, err := json.Marshal(map[string]string{"uri": "https://" + target.RegistryStr() + "/v2/"})
+	headers, err := h.Headers(ctx, "https://"+target.RegistryStr()+"/v2/")
+	if err != nil {
+		return nil, err
+	}
+	for key, values := range headers {
+		if strings.EqualFold(key, "Authorization") && len(values) > 0 {
+			return fromAuthorization(values[0], h.Path)
+		}
+	}
+	return authn.Anonymous, nil
+}
+
+// Headers asks the helper for the headers to send to uri. Errors name the
+// helper and the uri's host, never what the helper printed on stdout.
+func (h BazelHelper) Headers(ctx context.Context, uri string) (map[string][]string, error) {
+	host := uri
+	if u, err := url.Parse(uri); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	request, err := json.Marshal(map[string]string{"uri": uri})
 	if err != nil {
 		return nil, err
 	}
@@ -55,20 +75,15 @@ func (h BazelHelper) ResolveContext(ctx context.Context, target authn.Resource) 
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		// stderr is the helper's own message; stdout may hold secrets.
-		return nil, fmt.Errorf("credential helper %s for %s: %w: %s", h.Path, target.RegistryStr(), err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("credential helper %s for %s: %w: %s", h.Path, host, err, strings.TrimSpace(stderr.String()))
 	}
 	var response struct {
 		Headers map[string][]string `json:"headers"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &response); err != nil {
-		return nil, fmt.Errorf("credential helper %s for %s: its answer is not the expected JSON", h.Path, target.RegistryStr())
+		return nil, fmt.Errorf("credential helper %s for %s: its answer is not the expected JSON", h.Path, host)
 	}
-	for key, values := range response.Headers {
-		if strings.EqualFold(key, "Authorization") && len(values) > 0 {
-			return fromAuthorization(values[0], h.Path)
-		}
-	}
-	return authn.Anonymous, nil
+	return response.Headers, nil
 }
 
 // fromAuthorization turns an Authorization header into an authenticator.
