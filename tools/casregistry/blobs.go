@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"github.com/rules-img/rules_img/tools/cas"
 	"io"
 	"net/http"
 	"regexp"
@@ -42,12 +43,12 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, _, ref string) 
 		// manifest naming it, or of the blob) teaches it.
 		return blobUnknown("blob %s is unknown to this registry: no manifest pushed here names it", ref)
 	}
-	d := Digest{Hash: hex, Size: size}
+	d := cas.Digest{Hash: hex, Size: size}
 	h := w.Header()
 	h.Set("Docker-Content-Digest", ref)
 	h.Set("Content-Type", "application/octet-stream")
 	if r.Method == http.MethodHead {
-		missing, err := s.blobs.Missing(r.Context(), []Digest{d})
+		missing, err := s.blobs.Missing(r.Context(), []cas.Digest{d})
 		if err != nil {
 			return cacheUnavailable(err)
 		}
@@ -59,7 +60,7 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, _, ref string) 
 		return nil
 	}
 	rc, err := s.blobs.Open(r.Context(), d)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, cas.ErrNotFound) {
 		return blobUnknown("blob %s (%d bytes) is no longer in the remote cache", ref, size)
 	}
 	if err != nil {

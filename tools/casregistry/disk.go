@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/rules-img/rules_img/tools/cas"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -114,7 +115,7 @@ func (d disk) size(hex string) (int64, bool) {
 	return n, err == nil && n >= 0
 }
 
-func (d disk) putSize(dg Digest) error {
+func (d disk) putSize(dg cas.Digest) error {
 	if n, ok := d.size(dg.Hash); ok && n == dg.Size {
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rules-img/rules_img/tools/cas"
 	"io"
 	"io/fs"
 	"mime"
@@ -175,7 +176,7 @@ func manifestMediaType(contentType string, raw []byte) (types.MediaType, *apiErr
 
 // references returns the blobs an image manifest needs from the cache, or
 // the manifests an index needs in the repository.
-func references(mediaType types.MediaType, raw []byte) ([]Digest, []v1.Descriptor, *apiError) {
+func references(mediaType types.MediaType, raw []byte) ([]cas.Digest, []v1.Descriptor, *apiError) {
 	if isIndex(mediaType) {
 		index, err := v1.ParseIndexManifest(bytes.NewReader(raw))
 		if err != nil {
@@ -194,7 +195,7 @@ func references(mediaType types.MediaType, raw []byte) ([]Digest, []v1.Descripto
 	if err != nil {
 		return nil, nil, manifestInvalid("the manifest does not parse: %v", err)
 	}
-	var blobs []Digest
+	var blobs []cas.Digest
 	add := func(what string, d v1.Descriptor) *apiError {
 		hex, e := parseDigest(d.Digest.String())
 		if e != nil {
@@ -203,7 +204,7 @@ func references(mediaType types.MediaType, raw []byte) ([]Digest, []v1.Descripto
 		if d.Size < 0 {
 			return manifestInvalid("%s: size %d", what, d.Size)
 		}
-		blobs = append(blobs, Digest{Hash: hex, Size: d.Size})
+		blobs = append(blobs, cas.Digest{Hash: hex, Size: d.Size})
 		return nil
 	}
 	if e := add("config", m.Config); e != nil {
@@ -223,7 +224,7 @@ func references(mediaType types.MediaType, raw []byte) ([]Digest, []v1.Descripto
 
 // checkReferences answers MANIFEST_BLOB_UNKNOWN for blobs the cache lacks
 // and for children of an index that the repository lacks.
-func (s *Server) checkReferences(r *http.Request, name string, blobs []Digest, children []v1.Descriptor) *apiError {
+func (s *Server) checkReferences(r *http.Request, name string, blobs []cas.Digest, children []v1.Descriptor) *apiError {
 	if len(blobs) > 0 {
 		missing, err := s.blobs.Missing(r.Context(), blobs)
 		if err != nil {

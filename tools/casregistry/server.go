@@ -10,6 +10,7 @@
 package casregistry
 
 import (
+	"github.com/rules-img/rules_img/tools/cas"
 	"log"
 	"net/http"
 	"regexp"
@@ -19,7 +20,7 @@ import (
 
 // Server is the registry, an http.Handler.
 type Server struct {
-	blobs Store
+	blobs cas.Store
 	disk  disk
 	log   *log.Logger
 
@@ -31,7 +32,7 @@ type Server struct {
 
 // New serves the manifests kept below dir and the blobs of store. Writes
 // (pushed manifests and tags) are logged to logger, if not nil.
-func New(dir string, store Store, logger *log.Logger) *Server {
+func New(dir string, store cas.Store, logger *log.Logger) *Server {
 	if logger == nil {
 		logger = log.New(discard{}, "", 0)
 	}

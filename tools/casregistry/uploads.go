@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/rules-img/rules_img/tools/cas"
 	"hash"
 	"io"
 	"net/http"
@@ -78,7 +79,7 @@ func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, name, id st
 	if mount := q.Get("mount"); mount != "" {
 		if hex, e := parseDigest(mount); e == nil {
 			if size, ok := s.disk.size(hex); ok {
-				missing, err := s.blobs.Missing(r.Context(), []Digest{{hex, size}})
+				missing, err := s.blobs.Missing(r.Context(), []cas.Digest{{Hash: hex, Size: size}})
 				if err != nil {
 					return cacheUnavailable(err)
 				}
@@ -174,8 +175,8 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, up *upload, di
 	if got := hexSum(up.sum.Sum(nil)); got != hexWant {
 		return digestInvalid("the uploaded bytes have digest sha256:%s, not %s", got, digest)
 	}
-	d := Digest{Hash: hexWant, Size: up.n}
-	missing, err := s.blobs.Missing(r.Context(), []Digest{d})
+	d := cas.Digest{Hash: hexWant, Size: up.n}
+	missing, err := s.blobs.Missing(r.Context(), []cas.Digest{d})
 	if err != nil {
 		return cacheUnavailable(err)
 	}
