@@ -13,8 +13,8 @@ package bes
 import (
 	"context"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"log"
 	"strings"
 	"sync"
