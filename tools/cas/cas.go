@@ -21,6 +21,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // ErrNotFound is wrapped by errors for blobs the cache does not have.
@@ -231,3 +232,48 @@ func validateAll(ds []Digest) error {
 	}
 	return nil
 }
+
+// Lazy returns a Store that dials c when it is first used, so that a push
+// whose blobs the registry has already never contacts the cache.
+func Lazy(ctx context.Context, c Config) Store {
+	return &lazyStore{ctx: ctx, config: c}
+}
+
+type lazyStore struct {
+	ctx    context.Context
+	config Config
+	mu     sync.Mutex
+	store  Store
+}
+
+func (l *lazyStore) get() (Store, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.store != nil {
+		return l.store, nil
+	}
+	s, err := Dial(l.ctx, l.config)
+	if err != nil {
+		return nil, err
+	}
+	l.store = s
+	return s, nil
+}
+
+func (l *lazyStore) Missing(ctx context.Context, ds []Digest) ([]Digest, error) {
+	s, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return s.Missing(ctx, ds)
+}
+
+func (l *lazyStore) Open(ctx context.Context, d Digest) (io.ReadCloser, error) {
+	s, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return s.Open(ctx, d)
+}
+
+func (l *lazyStore) String() string { return redact(l.config.URL) }

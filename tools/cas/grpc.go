@@ -331,3 +331,6 @@ func (h *headerCredentials) GetRequestMetadata(ctx context.Context, uri ...strin
 // RequireTransportSecurity is false: grpc:// caches on a trusted network
 // take headers too, as with Bazel.
 func (h *headerCredentials) RequireTransportSecurity() bool { return false }
+
+// String names the cache, for messages.
+func (s *grpcStore) String() string { return s.url }

@@ -97,7 +97,8 @@ func (s *httpStore) do(req *http.Request, d Digest) (*http.Response, error) {
 		if uerr, ok := err.(*url.Error); ok {
 			err = uerr.Err
 		}
-		return nil, fmt.Errorf("remote cache %s is not reachable (%s %s): %w", s.name(), req.Method, d, err)
+		// %v: a cache error must not pass for the registry's network error.
+		return nil, fmt.Errorf("remote cache %s is not reachable (%s %s): %v", s.name(), req.Method, d, err)
 	}
 	return resp, nil
 }
@@ -194,3 +195,6 @@ func (s *httpStore) Put(ctx context.Context, d Digest, r io.Reader) error {
 	}
 	return nil
 }
+
+// String names the cache, for messages.
+func (s *httpStore) String() string { return s.name() }

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/rules-img/rules_img/tools/blob"
+	"github.com/rules-img/rules_img/tools/cas"
 )
 
 // Options say how layers without a local blob are read.
@@ -28,6 +30,23 @@ type Options struct {
 	Mounts map[string]name.Digest
 	// Meter, if set, follows each layer blob as it is read.
 	Meter Meter
+	// Cache, if set, holds the blobs of the layers built by Bazel (the lazy
+	// strategy): they are streamed from it, and local blob files are not
+	// read. Layers of pulled bases still come from their registries.
+	Cache cas.Store
+	// ReadFile reads the spec's manifests, configs and layer metadata; nil
+	// means os.ReadFile. A server that has them elsewhere (in a remote
+	// cache) passes its own.
+	ReadFile func(path string) ([]byte, error)
+	// Context bounds the cache reads; nil means context.Background().
+	Context context.Context
+}
+
+func (o Options) read(path string) ([]byte, error) {
+	if o.ReadFile != nil {
+		return o.ReadFile(path)
+	}
+	return os.ReadFile(path)
 }
 
 // Meter follows the reading of each blob, for progress bars.
@@ -39,11 +58,11 @@ type Meter interface {
 
 // Image builds a v1.Image from one manifest's files.
 func Image(m ManifestFiles, o Options) (v1.Image, error) {
-	manifest, err := os.ReadFile(m.Manifest)
+	manifest, err := o.read(m.Manifest)
 	if err != nil {
 		return nil, err
 	}
-	config, err := os.ReadFile(m.Config)
+	config, err := o.read(m.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -65,9 +84,10 @@ func Image(m ManifestFiles, o Options) (v1.Image, error) {
 	return img, nil
 }
 
-// layer opens one layer: its blob file, or its source registry.
+// layer opens one layer: from the remote cache (lazy), its blob file, or
+// its source registry.
 func layer(desc v1.Descriptor, files LayerFiles, o Options) (v1.Layer, error) {
-	meta, err := blob.ReadLayerMetadata(files.Metadata)
+	meta, err := readLayerMetadata(files.Metadata, o)
 	if err != nil {
 		return nil, err
 	}
@@ -78,13 +98,27 @@ func layer(desc v1.Descriptor, files LayerFiles, o Options) (v1.Layer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if files.Blob != "" {
-		l, err := partial.CompressedToLayer(&fileLayer{desc: desc, diffID: diffID, path: files.Blob, meter: o.Meter})
+	var built partial.CompressedLayer
+	switch {
+	case o.Cache != nil && len(meta.Sources) == 0:
+		d, err := cas.ParseOCI(desc.Digest.String(), desc.Size)
+		if err != nil {
+			return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)
+		}
+		built = &cacheBlob{desc: desc, diffID: diffID, digest: d, cache: o.Cache, ctx: o.Context, meter: o.Meter}
+	case o.Cache == nil && files.Blob != "":
+		built = &fileLayer{desc: desc, diffID: diffID, path: files.Blob, meter: o.Meter}
+	}
+	if built != nil {
+		l, err := partial.CompressedToLayer(built)
 		if err != nil {
 			return nil, err
 		}
 		if ref, ok := o.Mounts[desc.Digest.String()]; ok && ref.RegistryStr() == o.Destination {
 			return &remote.MountableLayer{Layer: l, Reference: ref}, nil
+		}
+		if cb, ok := built.(*cacheBlob); ok {
+			return &CacheLayer{Layer: l, Blob: cb.digest}, nil
 		}
 		return l, nil
 	}
@@ -178,6 +212,62 @@ func (l *fileLayer) Compressed() (io.ReadCloser, error) {
 		return nil, err
 	}
 	return metered(f, l.desc, l.meter), nil
+}
+
+// CacheLayer is a layer whose blob is streamed from a remote cache when it
+// is read (Options.Cache), so that a push can check the cache first.
+type CacheLayer struct {
+	v1.Layer
+	// Blob is the layer blob's key in the cache.
+	Blob cas.Digest
+}
+
+// cacheBlob reads a layer blob from a remote cache.
+type cacheBlob struct {
+	desc   v1.Descriptor
+	diffID v1.Hash
+	digest cas.Digest
+	cache  cas.Store
+	ctx    context.Context
+	meter  Meter
+}
+
+func (l *cacheBlob) Digest() (v1.Hash, error)            { return l.desc.Digest, nil }
+func (l *cacheBlob) DiffID() (v1.Hash, error)            { return l.diffID, nil }
+func (l *cacheBlob) Size() (int64, error)                { return l.desc.Size, nil }
+func (l *cacheBlob) MediaType() (types.MediaType, error) { return l.desc.MediaType, nil }
+
+// Compressed opens the cache stream; it checks the sha256 and size as it
+// is read, so a wrong blob fails the upload before the registry commits it.
+func (l *cacheBlob) Compressed() (io.ReadCloser, error) {
+	ctx := l.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	rc, err := l.cache.Open(ctx, l.digest)
+	if err != nil {
+		return nil, err
+	}
+	return metered(rc, l.desc, l.meter), nil
+}
+
+// readLayerMetadata reads and validates a layer metadata file.
+func readLayerMetadata(path string, o Options) (blob.LayerMetadata, error) {
+	if o.ReadFile == nil {
+		return blob.ReadLayerMetadata(path)
+	}
+	var m blob.LayerMetadata
+	data, err := o.ReadFile(path)
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return m, fmt.Errorf("layer metadata %s: %w", path, err)
+	}
+	if err := m.Validate(); err != nil {
+		return m, fmt.Errorf("layer metadata %s: %w", path, err)
+	}
+	return m, nil
 }
 
 // describedLayer is a registry layer that answers size, media type and

@@ -3,7 +3,6 @@ package deploy
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -24,7 +23,7 @@ func (s Spec) Taggable(o Options) (remote.Taggable, error) {
 
 // Index builds a v1.ImageIndex from the spec's index file and manifests.
 func Index(s Spec, o Options) (v1.ImageIndex, error) {
-	raw, err := os.ReadFile(s.Index)
+	raw, err := o.read(s.Index)
 	if err != nil {
 		return nil, err
 	}

@@ -41,16 +41,13 @@ type LayerFiles struct {
 
 // ReadSpec reads a spec and resolves its paths against the runfiles root.
 func ReadSpec(path, runfilesRoot string) (Spec, error) {
-	var s Spec
 	data, err := os.ReadFile(path)
 	if err != nil {
+		return Spec{}, err
+	}
+	s, err := ParseSpec(data, path)
+	if err != nil {
 		return s, err
-	}
-	if err := json.Unmarshal(data, &s); err != nil {
-		return s, fmt.Errorf("deploy spec %s: %w", path, err)
-	}
-	if len(s.Manifests) == 0 {
-		return s, fmt.Errorf("deploy spec %s lists no manifest", path)
 	}
 	r := resolver{root: runfilesRoot, workspace: s.WorkspaceName}
 	s.Index = r.path(s.Index)
@@ -61,6 +58,20 @@ func ReadSpec(path, runfilesRoot string) (Spec, error) {
 			l := &m.Layers[j]
 			l.Metadata, l.Blob = r.path(l.Metadata), r.path(l.Blob)
 		}
+	}
+	return s, nil
+}
+
+// ParseSpec parses a spec and leaves its paths as they are (short paths),
+// for readers that find the files elsewhere (Options.ReadFile); name is for
+// messages.
+func ParseSpec(data []byte, name string) (Spec, error) {
+	var s Spec
+	if err := json.Unmarshal(data, &s); err != nil {
+		return s, fmt.Errorf("deploy spec %s: %w", name, err)
+	}
+	if len(s.Manifests) == 0 {
+		return s, fmt.Errorf("deploy spec %s lists no manifest", name)
 	}
 	return s, nil
 }

@@ -6,7 +6,9 @@ package push
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"regexp"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/rules-img/rules_img/tools/auth"
+	"github.com/rules-img/rules_img/tools/cas"
 	"github.com/rules-img/rules_img/tools/deploy"
 	"github.com/rules-img/rules_img/tools/registry"
 )
@@ -109,15 +112,30 @@ func (p *Pusher) Push(t remote.Taggable, target Target) (name.Digest, error) {
 	ref := repo.Digest(digest.String())
 	src := registry.Source{Registry: target.Registry, Repository: target.Repository}
 	if err := p.pusher.Push(p.ctx, ref, t); err != nil {
-		return ref, registry.Explain(src, digest.String(), err)
+		return ref, explain(src, digest.String(), err)
 	}
 	for _, tag := range target.Tags {
 		if err := p.pusher.Push(p.ctx, repo.Tag(tag), t); err != nil {
-			return ref, registry.Explain(src, tag, err)
+			return ref, explain(src, tag, err)
 		}
 	}
 	p.remember(repo, t)
 	return ref, nil
+}
+
+// explain says what a failed push means: an unreachable registry, a blob
+// missing from the remote cache, or what the registry answered.
+func explain(src registry.Source, ref string, err error) error {
+	if errors.Is(err, cas.ErrNotFound) {
+		return fmt.Errorf("%s: %w; nothing was tagged", src, err)
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		// The request in err names the registry: the destination, or the
+		// source of a pulled base layer.
+		return fmt.Errorf("pushing to %s: a registry is not reachable (check that it runs and that the address is right): %w", src, err)
+	}
+	return registry.Explain(src, ref, err)
 }
 
 // remember records the blobs of t as present in repo.
@@ -161,3 +179,6 @@ func digestOf(t remote.Taggable) (v1.Hash, error) {
 	}
 	return v1.Hash{}, fmt.Errorf("cannot compute the digest of %T", t)
 }
+
+// Context is the context the Pusher was made with.
+func (p *Pusher) Context() context.Context { return p.ctx }

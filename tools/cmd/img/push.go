@@ -12,29 +12,26 @@ import (
 	"github.com/rules-img/rules_img/tools/stamp"
 )
 
-// pushConfig is what image_push writes next to the deploy spec.
-type pushConfig struct {
-	Registry   string   `json:"registry"`
-	Repository string   `json:"repository"`
-	Tags       []string `json:"tags"`
-	// TagsFile, a runfiles short path, holds more tags, one per line (from
-	// tag_file, or stamped).
-	TagsFile string `json:"tags_file,omitempty"`
-}
-
 // targetFlags are the run-time overrides of push targets.
 type targetFlags struct {
-	registry, repository string
-	tags                 listFlag
+	registry, repository, strategy string
+	tags                           listFlag
 }
 
 func (f *targetFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.registry, "registry", "", "override the registry")
 	fs.StringVar(&f.repository, "repository", "", "override the repository")
 	fs.Var(&f.tags, "tag", "override the tags (repeated)")
+	fs.StringVar(&f.strategy, "strategy", "", "override the push strategy (eager, lazy, cas_registry, bes)")
 }
 
-func (f *targetFlags) apply(t *push.Target) {
+func (f *targetFlags) apply(t *push.Target, c *push.Config) error {
+	if f.strategy != "" {
+		if err := push.CheckStrategy(f.strategy); err != nil {
+			return fmt.Errorf("--strategy: %w", err)
+		}
+		c.Strategy = f.strategy
+	}
 	if f.registry != "" {
 		t.Registry = f.registry
 	}
@@ -44,6 +41,7 @@ func (f *targetFlags) apply(t *push.Target) {
 	if len(f.tags) > 0 {
 		t.Tags = f.tags
 	}
+	return nil
 }
 
 func runPush(args []string) error {
@@ -71,34 +69,36 @@ func runPush(args []string) error {
 		return err
 	}
 	pusher.Meter = meter
-	if err := pushOne(pusher, root, *specPath, *configPath, &overrides); err != nil {
+	if err := pushOne(pusher, root, *specPath, *configPath, "", &overrides); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "%s\n", pusher.Stats.String())
 	return nil
 }
 
-// pushOne pushes the image of one spec and prints its references.
-func pushOne(pusher *push.Pusher, root, specPath, configPath string, overrides *targetFlags) error {
+// pushOne pushes the image of one spec and prints its references;
+// strategy, if set, overrides the config's (multi_deploy's attribute).
+func pushOne(pusher *push.Pusher, root, specPath, configPath, strategy string, overrides *targetFlags) error {
 	spec, err := deploy.ReadSpec(specPath, root)
 	if err != nil {
 		return err
 	}
-	target, err := readPushConfig(configPath, root, spec.WorkspaceName)
+	config, target, err := readPushConfig(configPath, root, spec.WorkspaceName)
 	if err != nil {
 		return err
 	}
-	overrides.apply(&target)
-	image, err := spec.Taggable(deploy.Options{
-		Remote:      pusher.RemoteOptions(),
-		Destination: target.Registry,
-		Mounts:      pusher.Mounts,
-		Meter:       pusher.Meter,
+	if strategy != "" {
+		config.Strategy = strategy
+	}
+	if err := overrides.apply(&target, &config); err != nil {
+		return err
+	}
+	ref, err := pusher.Run(push.Job{
+		Label:  config.Label,
+		Spec:   spec,
+		Target: target,
+		Cache:  config.Cache(pusher.Context()),
 	})
-	if err != nil {
-		return err
-	}
-	ref, err := pusher.Push(image, target)
 	push.ClearProgress(pusher.Meter)
 	if err != nil {
 		return err
@@ -136,10 +136,11 @@ func runDeploy(args []string) error {
 	}
 	var plan struct {
 		Operations []struct {
-			Kind   string `json:"kind"`
-			Label  string `json:"label"`
-			Spec   string `json:"spec"`
-			Config string `json:"config"`
+			Kind     string `json:"kind"`
+			Label    string `json:"label"`
+			Spec     string `json:"spec"`
+			Config   string `json:"config"`
+			Strategy string `json:"strategy"`
 		} `json:"operations"`
 	}
 	if err := json.Unmarshal(data, &plan); err != nil {
@@ -159,7 +160,7 @@ func runDeploy(args []string) error {
 		spec, config := root+"/"+op.Spec, root+"/"+op.Config
 		switch op.Kind {
 		case "push":
-			err = pushOne(pusher, root, spec, config, &overrides)
+			err = pushOne(pusher, root, spec, config, op.Strategy, &overrides)
 			pushes++
 		case "load":
 			err = loads.one(ctx, spec, config)
@@ -167,8 +168,11 @@ func runDeploy(args []string) error {
 		default:
 			err = fmt.Errorf("unknown operation kind %q", op.Kind)
 		}
-		if err != nil {
+		if err != nil && !strings.HasPrefix(err.Error(), op.Label+":") {
 			return fmt.Errorf("%s: %w", op.Label, err)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	if pushes > 0 {
@@ -187,17 +191,13 @@ func runfilesRoot(flagValue string) (string, error) {
 	return deploy.RunfilesRoot()
 }
 
-func readPushConfig(path, root, workspace string) (push.Target, error) {
-	var c pushConfig
-	data, err := os.ReadFile(path)
+func readPushConfig(path, root, workspace string) (push.Config, push.Target, error) {
+	c, err := push.ReadConfig(path)
 	if err != nil {
-		return push.Target{}, err
-	}
-	if err := json.Unmarshal(data, &c); err != nil {
-		return push.Target{}, fmt.Errorf("push config %s: %w", path, err)
+		return c, push.Target{}, err
 	}
 	tags, err := readTags(c.Tags, c.TagsFile, root, workspace)
-	return push.Target{Registry: c.Registry, Repository: c.Repository, Tags: tags}, err
+	return c, push.Target{Registry: c.Registry, Repository: c.Repository, Tags: tags}, err
 }
 
 // readTags adds the lines of tagsFile (a runfiles short path, or "") to

@@ -1,0 +1,70 @@
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/rules-img/rules_img/tools/cas"
+)
+
+// Config is what image_push writes next to the deploy spec.
+type Config struct {
+	// Label is the push target, for messages.
+	Label      string   `json:"label,omitempty"`
+	Registry   string   `json:"registry"`
+	Repository string   `json:"repository"`
+	Tags       []string `json:"tags"`
+	// TagsFile, a runfiles short path, holds more tags, one per line (from
+	// tag_file, or stamped).
+	TagsFile string `json:"tags_file,omitempty"`
+	// Strategy is eager, lazy, cas_registry or bes; empty means eager.
+	Strategy string `json:"strategy,omitempty"`
+	// RemoteCache and CredentialHelper are //img/settings:remote_cache and
+	// :credential_helper; empty falls back to the environment
+	// (cas.ConfigFromEnv).
+	RemoteCache      string `json:"remote_cache,omitempty"`
+	CredentialHelper string `json:"credential_helper,omitempty"`
+}
+
+// ReadConfig reads a push config file.
+func ReadConfig(path string) (Config, error) {
+	var c Config
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(data, &c); err != nil {
+		return c, fmt.Errorf("push config %s: %w", path, err)
+	}
+	if c.Strategy == "" {
+		c.Strategy = Eager
+	}
+	if err := CheckStrategy(c.Strategy); err != nil {
+		return c, fmt.Errorf("push config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// CacheConfig is the remote cache of c: its settings, else the
+// environment's.
+func (c Config) CacheConfig() cas.Config {
+	cc := cas.ConfigFromEnv()
+	if c.RemoteCache != "" {
+		cc.URL = c.RemoteCache
+	}
+	if c.CredentialHelper != "" {
+		cc.CredentialHelper = c.CredentialHelper
+	}
+	return cc
+}
+
+// Cache is where the layers of c come from: nil for eager, else the remote
+// cache, dialled when a blob is first needed.
+func (c Config) Cache(ctx context.Context) cas.Store {
+	if !FromCache(c.Strategy) {
+		return nil
+	}
+	return cas.Lazy(ctx, c.CacheConfig())
+}

@@ -1,0 +1,220 @@
+package push
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/rules-img/rules_img/tools/auth"
+	"github.com/rules-img/rules_img/tools/cas"
+	"github.com/rules-img/rules_img/tools/deploy"
+)
+
+// The push strategies of //img/settings:push_strategy.
+const (
+	// Eager reads layer blobs from files that Bazel put in the runfiles.
+	Eager = "eager"
+	// Lazy streams the layers the registry lacks from Bazel's remote cache.
+	Lazy = "lazy"
+	// CASRegistry pushes lazily to a cas_registry server, which has every
+	// blob of the cache already: only manifests are written.
+	CASRegistry = "cas_registry"
+	// BES is pushed by a Build Event Service server after the build; run
+	// by hand, such a target pushes lazily.
+	BES = "bes"
+)
+
+// Strategies lists the accepted strategies.
+var Strategies = []string{Eager, Lazy, CASRegistry, BES}
+
+// FromCache reports whether a strategy reads layer blobs from the remote
+// cache rather than from the runfiles.
+func FromCache(strategy string) bool { return strategy != Eager && strategy != "" }
+
+// CheckStrategy reports an unknown strategy.
+func CheckStrategy(strategy string) error {
+	for _, s := range Strategies {
+		if strategy == s {
+			return nil
+		}
+	}
+	return fmt.Errorf("push strategy %q is not known: use one of %s", strategy, strings.Join(Strategies, ", "))
+}
+
+// Job is one push: the image a deploy spec describes, where it goes, and
+// where its layer blobs come from.
+type Job struct {
+	// Label names the push target in errors, as "//pkg:push".
+	Label string
+	// Spec lists the image's files.
+	Spec deploy.Spec
+	// Target is the registry, repository and tags.
+	Target Target
+	// Cache, if set, holds the layers built by Bazel: those the registry
+	// lacks are streamed from it (the lazy strategy). Nil reads the blob
+	// files of the spec (eager).
+	Cache cas.Store
+	// ReadFile reads the spec's manifests, configs and layer metadata; nil
+	// means os.ReadFile.
+	ReadFile func(path string) ([]byte, error)
+}
+
+// Run pushes a job. With a cache, it first asks the registry which layer
+// blobs it lacks and the cache whether it has them, so that a blob missing
+// from both fails the push before anything is written.
+func (p *Pusher) Run(j Job) (name.Digest, error) {
+	if err := j.Target.Validate(); err != nil {
+		return name.Digest{}, err
+	}
+	img, err := j.Spec.Taggable(deploy.Options{
+		Remote:      p.opts,
+		Destination: j.Target.Registry,
+		Mounts:      p.Mounts,
+		Meter:       p.Meter,
+		Cache:       j.Cache,
+		ReadFile:    j.ReadFile,
+		Context:     p.ctx,
+	})
+	if err != nil {
+		return name.Digest{}, err
+	}
+	if j.Cache != nil {
+		if err := p.checkCache(img, j); err != nil {
+			return name.Digest{}, err
+		}
+	}
+	ref, err := p.Push(img, j.Target)
+	if err != nil && j.Label != "" {
+		err = fmt.Errorf("%s: %w", j.Label, err)
+	}
+	return ref, err
+}
+
+// checkCache fails if a layer blob that must be streamed from the cache is
+// not in it.
+func (p *Pusher) checkCache(t remote.Taggable, j Job) error {
+	repo, err := name.NewRepository(j.Target.Registry + "/" + j.Target.Repository)
+	if err != nil {
+		return err
+	}
+	var wanted []v1.Descriptor
+	seen := map[v1.Hash]bool{}
+	for _, img := range imagesOf(t) {
+		layers, err := img.Layers()
+		if err != nil {
+			return err
+		}
+		for _, l := range layers {
+			if _, ok := l.(*deploy.CacheLayer); !ok {
+				continue // a file, a mount, or a source registry
+			}
+			d, _ := l.Digest()
+			size, _ := l.Size()
+			if !seen[d] {
+				seen[d] = true
+				wanted = append(wanted, v1.Descriptor{Digest: d, Size: size})
+			}
+		}
+	}
+	if len(wanted) == 0 {
+		return nil
+	}
+	lacking, err := p.lackingBlobs(repo, wanted)
+	if err != nil {
+		return err
+	}
+	if len(lacking) == 0 {
+		return nil
+	}
+	var ds []cas.Digest
+	for _, desc := range lacking {
+		d, err := cas.ParseOCI(desc.Digest.String(), desc.Size)
+		if err != nil {
+			return err
+		}
+		ds = append(ds, d)
+	}
+	missing, err := j.Cache.Missing(p.ctx, ds)
+	if err != nil {
+		return fmt.Errorf("%s: %w", j.Label, err)
+	}
+	if len(missing) > 0 {
+		var names []string
+		for _, d := range missing {
+			names = append(names, d.OCI())
+		}
+		return fmt.Errorf("%s: the remote cache %v lacks layer blob %s, which %s does not have either; nothing was pushed. "+
+			"Build %s with this remote cache (it uploads the layers), or push with --@rules_img//img/settings:push_strategy=eager",
+			j.Label, j.Cache, strings.Join(names, ", "), repo, j.Label)
+	}
+	return nil
+}
+
+// lackingBlobs asks the registry, with HEAD, which blobs repo lacks.
+func (p *Pusher) lackingBlobs(repo name.Repository, blobs []v1.Descriptor) ([]v1.Descriptor, error) {
+	a, err := authn.Resolve(p.ctx, auth.Keychain(), repo)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := transport.NewWithContext(p.ctx, repo.Registry, a, http.DefaultTransport, []string{repo.Scope(transport.PushScope)})
+	if err != nil {
+		return nil, Unreachable(repo.RegistryStr(), err)
+	}
+	client := &http.Client{Transport: rt}
+	present := make([]bool, len(blobs))
+	g, ctx := errgroup.WithContext(p.ctx)
+	g.SetLimit(Jobs * 4)
+	for i, b := range blobs {
+		g.Go(func() error {
+			url := fmt.Sprintf("%s://%s/v2/%s/blobs/%s", repo.Scheme(), repo.RegistryStr(), repo.RepositoryStr(), b.Digest)
+			req, err := http.NewRequestWithContext(ctx, http.MethodHead, url, nil)
+			if err != nil {
+				return err
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				return Unreachable(repo.RegistryStr(), err)
+			}
+			resp.Body.Close()
+			switch resp.StatusCode {
+			case http.StatusOK:
+				present[i] = true
+			case http.StatusNotFound:
+			default:
+				return fmt.Errorf("%s: HEAD of blob %s: %s", repo, b.Digest, resp.Status)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var lacking []v1.Descriptor
+	for i, b := range blobs {
+		if !present[i] {
+			lacking = append(lacking, b)
+		}
+	}
+	return lacking, nil
+}
+
+// Unreachable says that a registry could not be reached when err is a
+// network error, and otherwise returns err naming the registry.
+func Unreachable(registry string, err error) error {
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
+	if errors.As(err, &opErr) || errors.As(err, &dnsErr) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("registry %s is not reachable; check that it runs and that the address is right: %w", registry, err)
+	}
+	return fmt.Errorf("registry %s: %w", registry, err)
+}
