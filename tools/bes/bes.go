@@ -5,9 +5,10 @@
 // digests Bazel reported. Nobody runs a push target, and no byte of the
 // image passes through the machine that ran Bazel.
 //
-// A push target is recognised by its outputs: a deploy spec
-// <name>.deploy.json and its push settings <name>.push.json, which image_push
-// makes default outputs when its push strategy is "bes".
+// A push target is recognised by its outputs: image_push with the push
+// strategy "bes" has a deploy spec <name>.bes.deploy.json (the image's files
+// by their paths in the output tree) and its push settings <name>.push.json
+// among its default outputs, with the image's metadata files.
 package bes
 
 import (
@@ -60,6 +61,10 @@ type Service struct {
 	invocations map[string]*invocation
 	pushes      sync.WaitGroup
 }
+
+// SpecSuffix ends the name of the deploy spec of a push target that the
+// server pushes.
+const SpecSuffix = ".bes.deploy.json"
 
 // keepFinished is how long a finished invocation is remembered, so that
 // events Bazel sends again after a reconnect are acknowledged, not redone.
@@ -264,7 +269,7 @@ func (inv *invocation) pushTargets() []Target {
 			}
 		}
 		for path := range files {
-			stem, ok := strings.CutSuffix(path, ".deploy.json")
+			stem, ok := strings.CutSuffix(path, SpecSuffix)
 			if !ok {
 				continue
 			}
