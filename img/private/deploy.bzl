@@ -7,7 +7,7 @@ load(":settings.bzl", "StampInfo")
 
 _TOOLCHAIN = "//toolchains:toolchain_type"
 
-def _place(f, state):
+def _place(f, state, blob = False):
     """Records a file and returns the path the spec gives it.
 
     The manifests of an index are built in one configuration per platform,
@@ -15,6 +15,8 @@ def _place(f, state):
     below a directory of their own (state.prefix), as symlinks.
     """
     state.files.append(f)
+    if blob:
+        state.blobs.append(f)
     if state.exec_paths:
         return f.path
     if not state.prefix:
@@ -35,7 +37,7 @@ def _manifest_spec(m, state):
         # stays remote. An action has no network of its own: it takes the
         # blob that a download action fetched.
         if layer.blob and (state.exec_paths or not getattr(layer, "shallow", False)):
-            entry["blob"] = _place(layer.blob, state)
+            entry["blob"] = _place(layer.blob, state, blob = True)
         layers.append(entry)
     return {
         "config": _place(m.config, state),
@@ -45,7 +47,7 @@ def _manifest_spec(m, state):
     }
 
 def _state(exec_paths, prefix = ""):
-    return struct(exec_paths = exec_paths, prefix = prefix, files = [], symlinks = {})
+    return struct(exec_paths = exec_paths, prefix = prefix, files = [], blobs = [], symlinks = {})
 
 def deploy_spec(ctx, image, exec_paths = False):
     """Describes an image or an index for the img tool's deploy commands.
@@ -60,7 +62,8 @@ def deploy_spec(ctx, image, exec_paths = False):
     Returns:
       struct(spec = dict for JSON, files = list of the Files the spec names
       (an action's inputs), runfiles = the runfiles that hold them where
-      the spec says).
+      the spec says, metadata_runfiles = the same without the layer blobs,
+      for pushes that stream the blobs from the remote cache).
     """
     workspace = "" if exec_paths else ctx.workspace_name
     states = []
@@ -82,8 +85,11 @@ def deploy_spec(ctx, image, exec_paths = False):
     else:
         fail("%s: %s is not an image (image_manifest or image_index)" % (ctx.label, image.label))
     files, plain, symlinks = [], [], {}
+    blobs = {}
     for state in states:
         files.extend(state.files)
+        for b in state.blobs:
+            blobs[b] = True
         if state.prefix:
             symlinks.update(state.symlinks)
         else:
@@ -92,6 +98,10 @@ def deploy_spec(ctx, image, exec_paths = False):
         spec = spec,
         files = files,
         runfiles = ctx.runfiles(files = plain, symlinks = symlinks),
+        metadata_runfiles = ctx.runfiles(
+            files = [f for f in plain if f not in blobs],
+            symlinks = {p: f for p, f in symlinks.items() if f not in blobs},
+        ),
     )
 
 def rlocation(ctx, f):
@@ -196,7 +206,8 @@ def deploy_operation(ctx, kind, settings):
       settings: the operation's settings (registry, repository; or daemon).
 
     Returns:
-      struct(launcher, runfiles, spec, config, tool, tag_files).
+      struct(launcher, runfiles, metadata_runfiles (runfiles without the
+      layer blobs), spec, config, tool, tag_files).
     """
     tool = ctx.toolchains[_TOOLCHAIN].imgtool.executable
     image = deploy_spec(ctx, ctx.attr.image)
@@ -215,5 +226,13 @@ def deploy_operation(ctx, kind, settings):
         "--config",
         '"$runfiles/%s"' % rlocation(ctx, config),
     ])
-    runfiles = ctx.runfiles(files = [tool, spec, config] + tag_files).merge(image.runfiles)
-    return struct(launcher = launcher, runfiles = runfiles, spec = spec, config = config, tool = tool, tag_files = tag_files)
+    base = ctx.runfiles(files = [tool, spec, config] + tag_files)
+    return struct(
+        launcher = launcher,
+        runfiles = base.merge(image.runfiles),
+        metadata_runfiles = base.merge(image.metadata_runfiles),
+        spec = spec,
+        config = config,
+        tool = tool,
+        tag_files = tag_files,
+    )

@@ -45,5 +45,11 @@ DeployInfo = provider(
         "spec": "File: the deploy spec (the image's files as runfiles paths).",
         "config": "File: the operation's settings (registry, repository, tags; or daemon, tags).",
         "runfiles": "runfiles: everything the operation reads at run time.",
+        "strategy": "string, optional (pushes only): the push strategy the target resolved, " +
+                    "eager, lazy, cas_registry or bes.",
+        "eager_runfiles": "runfiles, optional (pushes only): the runfiles with the layer blobs, " +
+                          "for a multi_deploy that pushes eagerly.",
+        "lazy_runfiles": "runfiles, optional (pushes only): the runfiles without the layer blobs, " +
+                         "for a multi_deploy that streams them from the remote cache.",
     },
 )

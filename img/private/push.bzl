@@ -2,18 +2,46 @@
 
 load(":deploy.bzl", "deploy_operation")
 load(":providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo")
-load(":settings.bzl", "StampInfo")
+load(":settings.bzl", "SettingValueInfo", "StampInfo")
 
 _TOOLCHAIN = "//toolchains:toolchain_type"
 
+PUSH_STRATEGIES = ["eager", "lazy", "cas_registry", "bes"]
+
+def _label(label):
+    """The label as users write it: //pkg:name in the main repository."""
+    s = str(label)
+    for prefix in ["@@//", "@//"]:
+        if s.startswith(prefix):
+            return s[len(prefix) - 2:]
+    return s
+
 def _image_push_impl(ctx):
+    strategy = ctx.attr.strategy or ctx.attr._push_strategy[SettingValueInfo].value
     op = deploy_operation(ctx, "push", {
+        "credential_helper": ctx.attr._credential_helper[SettingValueInfo].value,
+        "label": _label(ctx.label),
         "registry": ctx.attr.registry,
+        "remote_cache": ctx.attr._remote_cache[SettingValueInfo].value,
         "repository": ctx.attr.repository,
+        "strategy": strategy,
     })
+
+    # Every strategy but eager streams the layer blobs from the remote
+    # cache at run time: the runfiles hold only metadata, so that `bazel
+    # run` under --remote_download_minimal downloads no layer.
+    runfiles = op.runfiles if strategy == "eager" else op.metadata_runfiles
     return [
-        DefaultInfo(executable = op.launcher, runfiles = op.runfiles),
-        DeployInfo(kind = "push", spec = op.spec, config = op.config, runfiles = op.runfiles),
+        DefaultInfo(executable = op.launcher, runfiles = runfiles),
+        DeployInfo(
+            kind = "push",
+            spec = op.spec,
+            config = op.config,
+            runfiles = runfiles,
+            strategy = strategy,
+            eager_runfiles = op.runfiles,
+            lazy_runfiles = op.metadata_runfiles,
+        ),
     ]
 
 image_push_rule = rule(
@@ -32,6 +60,14 @@ and `--tag` (repeated) override the attributes.""",
         "tag": attr.string(doc = "A tag; may use {VAR} from the workspace status when stamping."),
         "image_tags": attr.string_list(doc = "More tags, like tag (the image_push macro's `tags`)."),
         "tag_file": attr.label(allow_single_file = True, doc = "A file with one tag per line."),
+        "strategy": attr.string(
+            values = [""] + PUSH_STRATEGIES,
+            doc = "The push strategy (eager, lazy, cas_registry or bes); empty follows " +
+                  "//img/settings:push_strategy.",
+        ),
+        "_credential_helper": attr.label(default = "//img/settings:credential_helper", providers = [SettingValueInfo]),
+        "_push_strategy": attr.label(default = "//img/settings:push_strategy", providers = [SettingValueInfo]),
+        "_remote_cache": attr.label(default = "//img/settings:remote_cache", providers = [SettingValueInfo]),
         "_launcher": attr.label(allow_single_file = True, default = "//img/private:deploy.sh.tpl"),
         "_stamp": attr.label(default = "//img/private:stamp", providers = [StampInfo]),
     },
@@ -45,6 +81,6 @@ def image_push(name, tags = [], target_tags = None, **kwargs):
       name: the target name.
       tags: image tags, each may use {VAR} when stamping (Bazel's target tags: target_tags).
       target_tags: Bazel tags of the target, such as "manual".
-      **kwargs: image, registry, repository, tag, tag_file and common attributes.
+      **kwargs: image, registry, repository, tag, tag_file, strategy and common attributes.
     """
     image_push_rule(name = name, image_tags = tags, tags = target_tags, **kwargs)

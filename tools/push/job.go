@@ -76,6 +76,14 @@ type Job struct {
 // blobs it lacks and the cache whether it has them, so that a blob missing
 // from both fails the push before anything is written.
 func (p *Pusher) Run(j Job) (name.Digest, error) {
+	ref, err := p.run(j)
+	if err != nil && j.Label != "" {
+		err = fmt.Errorf("%s: %w", j.Label, err)
+	}
+	return ref, err
+}
+
+func (p *Pusher) run(j Job) (name.Digest, error) {
 	if err := j.Target.Validate(); err != nil {
 		return name.Digest{}, err
 	}
@@ -105,11 +113,7 @@ func (p *Pusher) Run(j Job) (name.Digest, error) {
 			return name.Digest{}, err
 		}
 	}
-	ref, err := p.Push(img, j.Target)
-	if err != nil && j.Label != "" {
-		err = fmt.Errorf("%s: %w", j.Label, err)
-	}
-	return ref, err
+	return p.Push(img, j.Target)
 }
 
 // checkCache fails if a layer blob that must be streamed from the cache is
@@ -158,16 +162,16 @@ func (p *Pusher) checkCache(t remote.Taggable, j Job) error {
 	}
 	missing, err := j.Cache.Missing(p.ctx, ds)
 	if err != nil {
-		return fmt.Errorf("%s: %w", j.Label, err)
+		return err
 	}
 	if len(missing) > 0 {
 		var names []string
 		for _, d := range missing {
 			names = append(names, d.OCI())
 		}
-		return fmt.Errorf("%s: the remote cache %v lacks layer blob %s, which %s does not have either; nothing was pushed. "+
+		return fmt.Errorf("the remote cache %v lacks layer blob %s, which %s does not have either; nothing was pushed. "+
 			"Build %s with this remote cache (it uploads the layers), or push with --@rules_img//img/settings:push_strategy=eager",
-			j.Label, j.Cache, strings.Join(names, ", "), repo, j.Label)
+			j.Cache, strings.Join(names, ", "), repo, or(j.Label, "the image"))
 	}
 	return nil
 }
@@ -229,4 +233,11 @@ func Unreachable(registry string, err error) error {
 		return fmt.Errorf("registry %s is not reachable; check that it runs and that the address is right: %w", registry, err)
 	}
 	return fmt.Errorf("registry %s: %w", registry, err)
+}
+
+func or(s, fallback string) string {
+	if s != "" {
+		return s
+	}
+	return fallback
 }

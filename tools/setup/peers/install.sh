@@ -6,8 +6,9 @@
 # when everything is there it returns in well under a second.
 #
 #   apt, bookworm:  docker-registry apache2-utils busybox-static curl openssl
-#                   jq python3 ca-certificates
+#                   jq python3 ca-certificates nginx (Bazel's HTTP cache)
 #   apt, -t sid:    containerd runc skopeo umoci   (containerd 2.x: config v3)
+#                   buildbox (buildbox-casd, casupload: a REAPI CAS)
 #                   docker.io (dockerd 25+: the containerd image store; the
 #                   package has no client, so docker-cli is added when no
 #                   `docker` is on PATH)
@@ -42,11 +43,12 @@ SID_SOURCE=/etc/apt/sources.list.d/rules-img-sid.sources
 SID_PIN=/etc/apt/preferences.d/rules-img-sid.pref
 
 # NAME:MINIMUM (empty minimum = any version). Below the minimum counts as missing.
-PLAIN_PKGS=(docker-registry: apache2-utils: busybox-static: curl: openssl: jq: python3: ca-certificates:)
+PLAIN_PKGS=(docker-registry: apache2-utils: busybox-static: curl: openssl: jq: python3: ca-certificates: nginx:)
 # containerd 2.0 is the first to read config version 3; bookworm has 1.6.
 # docker.io 25 is the first whose containerd image store loads OCI archives;
 # bookworm has 20.10.
-SID_PKGS=(containerd:2.0 runc: skopeo: umoci: docker.io:25)
+# buildbox (buildbox-casd, casupload: a REAPI CAS for lazy pushes) is only in sid.
+SID_PKGS=(containerd:2.0 runc: skopeo: umoci: docker.io:25 buildbox:)
 
 # missing_pkgs NAME:MIN...: print the names that are not installed at MIN or newer.
 # One dpkg-query for all of them keeps the fast path fast.

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# End-to-end test of the lazy push strategy: Bazel builds with nginx as its
+# HTTP remote cache and --remote_download_minimal, so the layer blobs never
+# reach this machine's output tree; the push streams them from the cache
+# (nginx, then buildbox-casd over REAPI gRPC) into a real registry. The
+# pushed image is pulled back with skopeo, checked by umoci and crane, and
+# run in containerd.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+. ../lib.sh
+
+work=$(mktemp -d /tmp/e2e-lazy.XXXXXX)
+ws=$work/ws
+peers="$REPO_ROOT/tools/setup/peers"
+cleanup() {
+  containerd_down
+  [ ! -d "$ws" ] || (cd "$ws" && bazel shutdown >/dev/null 2>&1)
+  "$peers/registry.sh" down "$work" >/dev/null 2>&1
+  "$peers/cache.sh" down "$work" >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+for up in "registry.sh up" "cache.sh up-http" "cache.sh up-casd"; do
+  # shellcheck disable=SC2086 # two words: script and command
+  err=$("$peers"/$up "$work" 2>&1) || { fail "lazy: start $up" "$err"; finish; }
+done
+. "$work/registry.env"
+. "$work/http-cache.env"
+. "$work/casd.env"
+access_log=$work/logs/nginx-access.log
+cas_gets() { grep -c "GET /cas/${1#sha256:}" "$access_log"; }
+
+# The workspace, with the busybox the image runs, and no disk cache: every
+# cache hit must come from nginx.
+cp -r . "$ws" && rm -f "$ws/test.sh" && cp /bin/busybox "$ws/busybox"
+sed -i "s#path = \"../..\"#path = \"$REPO_ROOT\"#" "$ws/MODULE.bazel"
+cat >"$ws/.bazelrc" <<EOF
+try-import $REPO_ROOT/.bazel-offline/offline.bazelrc
+common --disk_cache=
+common --remote_cache=$HTTP_CACHE_URL
+common --remote_download_minimal
+common --@rules_img//img/settings:remote_cache=$HTTP_CACHE_URL
+EOF
+cd "$ws"
+unset IMG_REAPI_ENDPOINT IMG_CREDENTIAL_HELPER
+
+# Build once to fill the cache, then from scratch: every action is a remote
+# cache hit, and with --remote_download_minimal no output is downloaded.
+check "lazy: bazel build fills the HTTP cache" bazel build //:image //:push
+bazel clean >/dev/null 2>&1
+out=$(bazel build //:image //:push 2>&1)
+check "lazy: the rebuild is served by the remote cache" grep -q "remote cache hit" <<<"$out"
+out_dir=$(bazel info output_path 2>/dev/null)
+blobs_in_tree() { find "$out_dir" -name '*_layer.tar.gz' 2>/dev/null | wc -l; }
+check_eq "lazy: no layer blob is in the output tree after the build" 0 "$(blobs_in_tree)"
+
+# The push: its runfiles hold metadata only; the layers come from nginx.
+out=$(bazel run //:push -- --registry "$REGISTRY" 2>"$work/push.log")
+check_eq "lazy: bazel run //:push prints the pushed references" \
+  "$REGISTRY/e2e/lazy@$(jq -r .digest bazel-bin/image.descriptor.json 2>&1)
+$REGISTRY/e2e/lazy:latest" "$out"
+check_eq "lazy: still no layer blob in the output tree after bazel run" 0 "$(blobs_in_tree)"
+check "lazy: the push target's runfiles have the layer metadata" \
+  test -s bazel-bin/push.sh.runfiles/_main/message_layer.layer.json
+busybox_digest=$(jq -r .digest bazel-bin/push.sh.runfiles/_main/busybox_layer.layer.json)
+message_digest=$(jq -r .digest bazel-bin/push.sh.runfiles/_main/message_layer.layer.json)
+check_eq "lazy: each layer blob was read from the cache once" "1 1" \
+  "$(cas_gets "$busybox_digest") $(cas_gets "$message_digest")"
+check "lazy: crane validate --remote accepts the pushed image" crane validate --insecure --remote "$REGISTRY/e2e/lazy:latest"
+check "lazy: skopeo pulls it back to an OCI layout" \
+  skopeo copy --src-tls-verify=false "docker://$REGISTRY/e2e/lazy:latest" "oci:$work/pulled:latest"
+check "lazy: umoci unpack accepts what was pulled back" umoci unpack --rootless --image "$work/pulled:latest" "$work/bundle"
+if containerd_up "$work/ctd" 2>"$work/ctd.err"; then
+  check_eq "lazy: the image runs in containerd" "Hello from a lazily pushed image" \
+    "$(run_in_containerd "$work/pulled" localhost/e2e/lazy 2>&1)"
+  containerd_down
+else
+  fail "lazy: containerd starts" "$(cat "$work/ctd.err")"
+fi
+
+# Pushed again unchanged: the registry has every blob, so the cache is not read.
+bazel run //:push -- --registry "$REGISTRY" >/dev/null 2>"$work/push2.log"
+check_eq "lazy: a second push reads nothing from the cache" "1 1" \
+  "$(cas_gets "$busybox_digest") $(cas_gets "$message_digest")"
+
+# One changed file: only its layer is streamed.
+echo "Hello again" >message.txt
+bazel run //:push -- --registry "$REGISTRY" >/dev/null 2>"$work/push3.log"
+new_message=$(jq -r .digest bazel-bin/push.sh.runfiles/_main/message_layer.layer.json)
+check_eq "lazy: after a change only the changed layer is read from the cache" "1 1" \
+  "$(cas_gets "$busybox_digest") $(cas_gets "$new_message")"
+check "lazy: the changed image validates" crane validate --insecure --remote "$REGISTRY/e2e/lazy:latest"
+
+# multi_deploy's strategy makes an eager push lazy, without blobs in runfiles.
+check "lazy: multi_deploy with strategy = lazy pushes an eager target" \
+  bazel run //:deploy_lazy -- --registry "$REGISTRY"
+check_eq "lazy: its runfiles have no layer blob" "" \
+  "$(find -L bazel-bin/deploy_lazy.sh.runfiles -name '*.tar.gz' 2>&1)"
+check "lazy: the multi_deploy push validates" crane validate --insecure --remote "$REGISTRY/e2e/multi:latest"
+
+# buildbox-casd as a REAPI CAS over gRPC: the blobs go in with casupload,
+# and the push streams them from there (not from nginx).
+for d in "$busybox_digest" "$new_message"; do
+  curl -sf -o "$work/${d#sha256:}" "$HTTP_CACHE_URL/cas/${d#sha256:}" &&
+    casupload --remote="$CASD_REMOTE" "$work/${d#sha256:}" >/dev/null 2>&1 ||
+    fail "lazy: copy $d into casd with casupload"
+done
+before="$(cas_gets "$busybox_digest") $(cas_gets "$new_message")"
+check "lazy: a push with remote_cache=grpc://casd" \
+  bazel run //:push --@rules_img//img/settings:remote_cache="$REAPI_ADDRESS" -- --registry "$REGISTRY" --repository e2e/casd
+check_eq "lazy: the casd push read nothing from nginx" "$before" "$(cas_gets "$busybox_digest") $(cas_gets "$new_message")"
+check "lazy: the image streamed from casd validates" crane validate --insecure --remote "$REGISTRY/e2e/casd:latest"
+check "lazy: skopeo pulls the casd image" \
+  skopeo copy --src-tls-verify=false "docker://$REGISTRY/e2e/casd:latest" "oci:$work/pulled-casd:latest"
+check "lazy: umoci unpack accepts the casd image" umoci unpack --rootless --image "$work/pulled-casd:latest" "$work/bundle-casd"
+
+# With the setting empty, $IMG_REAPI_ENDPOINT names the cache.
+check "lazy: a push with the cache from \$IMG_REAPI_ENDPOINT" \
+  env IMG_REAPI_ENDPOINT="$REAPI_ADDRESS" bazel run //:push --@rules_img//img/settings:remote_cache= -- \
+  --registry "$REGISTRY" --repository e2e/env
+check "lazy: the image pushed with \$IMG_REAPI_ENDPOINT validates" crane validate --insecure --remote "$REGISTRY/e2e/env:latest"
+
+# Faults. The cache lacks a layer: the error names the digest and the
+# target, and nothing is tagged.
+rm -f "$work/nginx/cache/cas/${new_message#sha256:}"
+check_fails "lazy: a blob missing from the cache fails, naming the digest" "$new_message" \
+  bazel run //:push -- --registry "$REGISTRY" --repository e2e/missing
+check_fails "lazy: ... and the push target" "//:push" \
+  bazel run //:push -- --registry "$REGISTRY" --repository e2e/missing
+check_eq "lazy: no tag was written" "" "$(crane ls --insecure "$REGISTRY/e2e/missing" 2>/dev/null)"
+dead=127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+check_fails "lazy: the registry down gives a clear error" "registry $dead is not reachable" \
+  bazel run //:push -- --registry "$dead"
+check_fails "lazy: the cache down gives a clear error" "remote cache grpc://$dead is not reachable" \
+  bazel run //:push --@rules_img//img/settings:remote_cache="grpc://$dead" -- --registry "$REGISTRY" --repository e2e/nocache
+finish
