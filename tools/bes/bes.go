@@ -7,8 +7,9 @@
 //
 // A push target is recognised by its outputs: image_push with the push
 // strategy "bes" has a deploy spec <name>.bes.deploy.json (the image's files
-// by their paths in the output tree) and its push settings <name>.push.json
-// among its default outputs, with the image's metadata files.
+// by their paths in the output tree), its push settings <name>.bes.push.json
+// and tags <name>.bes.tags.txt among its default outputs, with the image's
+// metadata files (see img/private/push_bes.bzl).
 package bes
 
 import (
@@ -39,6 +40,8 @@ type Target struct {
 	Spec string
 	// Config is the push settings' path.
 	Config string
+	// Tags is the path of the tags file, one tag a line; empty if none.
+	Tags string
 	// Files are the files the target reported, by the paths they have in
 	// the output tree; their bytes are in the remote cache.
 	Files Files
@@ -62,9 +65,12 @@ type Service struct {
 	pushes      sync.WaitGroup
 }
 
-// SpecSuffix ends the name of the deploy spec of a push target that the
-// server pushes.
-const SpecSuffix = ".bes.deploy.json"
+// The names of a push target's outputs end with these.
+const (
+	SpecSuffix   = ".bes.deploy.json"
+	ConfigSuffix = ".bes.push.json"
+	TagsSuffix   = ".bes.tags.txt"
+)
 
 // keepFinished is how long a finished invocation is remembered, so that
 // events Bazel sends again after a reconnect are acknowledged, not redone.
@@ -273,9 +279,14 @@ func (inv *invocation) pushTargets() []Target {
 			if !ok {
 				continue
 			}
-			if _, ok := files[stem+".push.json"]; ok {
-				out = append(out, Target{Label: c.label, Spec: path, Config: stem + ".push.json", Files: files})
+			if _, ok := files[stem+ConfigSuffix]; !ok {
+				continue
 			}
+			t := Target{Label: c.label, Spec: path, Config: stem + ConfigSuffix, Files: files}
+			if _, ok := files[stem+TagsSuffix]; ok {
+				t.Tags = stem + TagsSuffix
+			}
+			out = append(out, t)
 		}
 	}
 	return out

@@ -88,7 +88,7 @@ func events(exitCode int32) []*bep.BuildEvent {
 		{Id: &bep.BuildEventId{Id: &bep.BuildEventId_Started{Started: &bep.BuildEventId_BuildStartedId{}}}, Payload: &bep.BuildEvent_Started{Started: &bep.BuildStarted{Uuid: "u"}}},
 		{Id: set("1"), Payload: &bep.BuildEvent_NamedSetOfFiles{NamedSetOfFiles: &bep.NamedSetOfFiles{Files: []*bep.File{bin("app.manifest.json", "manifest")}}}},
 		{Id: set("0"), Payload: &bep.BuildEvent_NamedSetOfFiles{NamedSetOfFiles: &bep.NamedSetOfFiles{
-			Files:    []*bep.File{bin("push.bes.deploy.json", "spec"), bin("push.deploy.json", "runfiles spec"), bin("push.push.json", "config")},
+			Files:    []*bep.File{bin("push.bes.deploy.json", "spec"), bin("push.deploy.json", "runfiles spec"), bin("push.bes.push.json", "config"), bin("push.push.json", "runfiles config"), bin("push.bes.tags.txt", "latest")},
 			FileSets: []*bep.BuildEventId_NamedSetOfFilesId{{Id: "1"}},
 		}}},
 		done("//:push", "0"),
@@ -149,7 +149,7 @@ func TestPushesTheBuiltPushTargets(t *testing.T) {
 		t.Fatalf("pushed %d targets, want the one push target", len(p.pushed))
 	}
 	got := p.pushed[0]
-	if got.Label != "//:push" || got.Spec != "bazel-out/k8-fastbuild/bin/push.bes.deploy.json" || got.Config != "bazel-out/k8-fastbuild/bin/push.push.json" {
+	if got.Label != "//:push" || got.Spec != "bazel-out/k8-fastbuild/bin/push.bes.deploy.json" || got.Config != "bazel-out/k8-fastbuild/bin/push.bes.push.json" || got.Tags != "bazel-out/k8-fastbuild/bin/push.bes.tags.txt" {
 		t.Errorf("target %+v", got)
 	}
 	// Files of nested sets are found, by output path and by short path.

@@ -68,12 +68,14 @@ func (c CachePusher) Push(ctx context.Context, t Target) (string, error) {
 		return "", fmt.Errorf("%s: push settings %s: %w", t.Label, t.Config, err)
 	}
 	tags := append([]string{}, config.Tags...)
-	if config.TagsFile != "" {
-		data, err := read(config.TagsFile)
+	if t.Tags != "" {
+		data, err := read(t.Tags)
 		if err != nil {
 			return "", err
 		}
 		tags = append(tags, lines(data)...)
+	} else if config.TagsFile != "" {
+		return "", fmt.Errorf("%s: the build reported no tags file (%s)", t.Label, TagsSuffix)
 	}
 	target := push.Target{Registry: config.Registry, Repository: config.Repository, Tags: tags}
 	if c.Registry != "" {

@@ -56,8 +56,13 @@ func builtTarget(t *testing.T, cache *castest.Cache, img v1.Image, registryHost 
 		"label": "//:push", "registry": registryHost, "repository": "e2e/app",
 		"tags": []string{}, "tags_file": "push.tags.txt", "strategy": "bes",
 	})
-	put("push.tags.txt", []byte("latest\nv1\n"))
-	return Target{Label: "//:push", Spec: put("push.bes.deploy.json", spec), Config: put("push.push.json", config), Files: files}
+	return Target{
+		Label:  "//:push",
+		Spec:   put("push.bes.deploy.json", spec),
+		Config: put("push.bes.push.json", config),
+		Tags:   put("push.bes.tags.txt", []byte("latest\nv1\n")),
+		Files:  files,
+	}
 }
 
 func TestCachePusher(t *testing.T) {
