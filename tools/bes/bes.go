@@ -138,7 +138,7 @@ func (s *Service) invocation(id *build.StreamId) *invocation {
 	}
 	inv, ok := s.invocations[key]
 	if !ok {
-		inv = &invocation{id: id.GetInvocationId(), next: 1, sets: map[string]*fileSet{}}
+		inv = &invocation{id: id.GetInvocationId(), next: 1, sets: map[string]*fileSet{}, lastEvent: time.Now()}
 		s.invocations[key] = inv
 	}
 	return inv
@@ -152,6 +152,11 @@ type invocation struct {
 	sets     map[string]*fileSet
 	targets  []completed
 	finished time.Time
+	// lastEvent is when the last event came: an invocation whose Bazel
+	// went away without finishing is dropped after keepFinished.
+	lastEvent time.Time
+	// digestErr says why the files' digests cannot be read from the cache.
+	digestErr error
 }
 
 type completed struct {
@@ -173,7 +178,7 @@ type file struct {
 func (inv *invocation) isStale() bool {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
-	return !inv.finished.IsZero() && time.Since(inv.finished) > keepFinished
+	return time.Since(inv.lastEvent) > keepFinished
 }
 
 // take handles the event with sequence number seq.
@@ -187,6 +192,7 @@ func (inv *invocation) take(seq int64, ev *build.BuildEvent, s *Service) error {
 		return status.Errorf(codes.FailedPrecondition, "invocation %s: event %d came before event %d", inv.id, seq, inv.next)
 	}
 	inv.next++
+	inv.lastEvent = time.Now()
 	any := ev.GetBazelEvent()
 	if any == nil || !inv.finished.IsZero() {
 		return nil
@@ -196,6 +202,8 @@ func (inv *invocation) take(seq int64, ev *build.BuildEvent, s *Service) error {
 		return status.Errorf(codes.InvalidArgument, "invocation %s, event %d: %v", inv.id, seq, err)
 	}
 	switch p := e.Payload.(type) {
+	case *bep.BuildEvent_OptionsParsed:
+		inv.digestErr = digestFunction(append(p.OptionsParsed.GetStartupOptions(), p.OptionsParsed.GetCmdLine()...))
 	case *bep.BuildEvent_NamedSetOfFiles:
 		inv.sets[e.GetId().GetNamedSet().GetId()] = newFileSet(p.NamedSetOfFiles)
 	case *bep.BuildEvent_Completed:
@@ -217,7 +225,26 @@ func (inv *invocation) take(seq int64, ev *build.BuildEvent, s *Service) error {
 			}
 			return nil
 		}
+		if inv.digestErr != nil {
+			for _, t := range targets {
+				s.log.Printf("invocation %s: push of %s failed: %v", inv.id, t.Label, inv.digestErr)
+			}
+			return nil
+		}
 		s.push(inv.id, targets)
+	}
+	return nil
+}
+
+// digestFunction reports a --digest_function other than sha256 among
+// Bazel's options: the files' digests would not be sha256, which is all
+// the cache is read by.
+func digestFunction(options []string) error {
+	for _, o := range options {
+		v, ok := strings.CutPrefix(o, "--digest_function=")
+		if ok && !strings.EqualFold(v, "sha256") {
+			return fmt.Errorf("Bazel ran with --digest_function=%s, so the digests it reports are not sha256; the images are read from the cache by sha256 only: build with the default digest function", v)
+		}
 	}
 	return nil
 }

@@ -218,3 +218,24 @@ func TestDigestsOtherThanSHA256(t *testing.T) {
 		t.Errorf("two configurations: %v", err)
 	}
 }
+
+func TestOtherDigestFunctionIsRefused(t *testing.T) {
+	p := &fakePusher{}
+	c, svc, logs := serve(t, p)
+	evs := events(0)
+	opts := &bep.BuildEvent{
+		Id:      &bep.BuildEventId{Id: &bep.BuildEventId_OptionsParsed{OptionsParsed: &bep.BuildEventId_OptionsParsedId{}}},
+		Payload: &bep.BuildEvent_OptionsParsed{OptionsParsed: &bep.OptionsParsed{StartupOptions: []string{"--digest_function=blake3"}}},
+	}
+	evs = append([]*bep.BuildEvent{evs[0], opts}, evs[1:]...)
+	if _, err := send(t, c, "inv4", 1, evs); err != nil {
+		t.Fatal(err)
+	}
+	svc.Wait()
+	if len(p.pushed) != 0 {
+		t.Error("pushed with blake3 digests")
+	}
+	if !strings.Contains(logs.String(), "push of //:push failed: Bazel ran with --digest_function=blake3") {
+		t.Errorf("log: %s", logs.String())
+	}
+}

@@ -34,6 +34,7 @@ type BuildEventId struct {
 	// Types that are valid to be assigned to Id:
 	//
 	//	*BuildEventId_Started
+	//	*BuildEventId_OptionsParsed
 	//	*BuildEventId_TargetCompleted
 	//	*BuildEventId_BuildFinished
 	//	*BuildEventId_NamedSet
@@ -88,6 +89,15 @@ func (x *BuildEventId) GetStarted() *BuildEventId_BuildStartedId {
 	return nil
 }
 
+func (x *BuildEventId) GetOptionsParsed() *BuildEventId_OptionsParsedId {
+	if x != nil {
+		if x, ok := x.Id.(*BuildEventId_OptionsParsed); ok {
+			return x.OptionsParsed
+		}
+	}
+	return nil
+}
+
 func (x *BuildEventId) GetTargetCompleted() *BuildEventId_TargetCompletedId {
 	if x != nil {
 		if x, ok := x.Id.(*BuildEventId_TargetCompleted); ok {
@@ -123,6 +133,10 @@ type BuildEventId_Started struct {
 	Started *BuildEventId_BuildStartedId `protobuf:"bytes,3,opt,name=started,proto3,oneof"`
 }
 
+type BuildEventId_OptionsParsed struct {
+	OptionsParsed *BuildEventId_OptionsParsedId `protobuf:"bytes,12,opt,name=options_parsed,json=optionsParsed,proto3,oneof"`
+}
+
 type BuildEventId_TargetCompleted struct {
 	TargetCompleted *BuildEventId_TargetCompletedId `protobuf:"bytes,5,opt,name=target_completed,json=targetCompleted,proto3,oneof"`
 }
@@ -136,6 +150,8 @@ type BuildEventId_NamedSet struct {
 }
 
 func (*BuildEventId_Started) isBuildEventId_Id() {}
+
+func (*BuildEventId_OptionsParsed) isBuildEventId_Id() {}
 
 func (*BuildEventId_TargetCompleted) isBuildEventId_Id() {}
 
@@ -195,6 +211,59 @@ func (x *BuildStarted) GetCommand() string {
 	return ""
 }
 
+// The options of the invocation, as Bazel applied them (rc files included).
+type OptionsParsed struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	StartupOptions []string               `protobuf:"bytes,1,rep,name=startup_options,json=startupOptions,proto3" json:"startup_options,omitempty"`
+	CmdLine        []string               `protobuf:"bytes,3,rep,name=cmd_line,json=cmdLine,proto3" json:"cmd_line,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *OptionsParsed) Reset() {
+	*x = OptionsParsed{}
+	mi := &file_build_event_stream_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OptionsParsed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OptionsParsed) ProtoMessage() {}
+
+func (x *OptionsParsed) ProtoReflect() protoreflect.Message {
+	mi := &file_build_event_stream_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OptionsParsed.ProtoReflect.Descriptor instead.
+func (*OptionsParsed) Descriptor() ([]byte, []int) {
+	return file_build_event_stream_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *OptionsParsed) GetStartupOptions() []string {
+	if x != nil {
+		return x.StartupOptions
+	}
+	return nil
+}
+
+func (x *OptionsParsed) GetCmdLine() []string {
+	if x != nil {
+		return x.CmdLine
+	}
+	return nil
+}
+
 // A file Bazel reports: its name (the path below the output directory), and
 // for outputs the digest and length it knows them by in the remote cache.
 type File struct {
@@ -215,7 +284,7 @@ type File struct {
 
 func (x *File) Reset() {
 	*x = File{}
-	mi := &file_build_event_stream_proto_msgTypes[2]
+	mi := &file_build_event_stream_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -227,7 +296,7 @@ func (x *File) String() string {
 func (*File) ProtoMessage() {}
 
 func (x *File) ProtoReflect() protoreflect.Message {
-	mi := &file_build_event_stream_proto_msgTypes[2]
+	mi := &file_build_event_stream_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -240,7 +309,7 @@ func (x *File) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use File.ProtoReflect.Descriptor instead.
 func (*File) Descriptor() ([]byte, []int) {
-	return file_build_event_stream_proto_rawDescGZIP(), []int{2}
+	return file_build_event_stream_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *File) GetName() string {
@@ -337,7 +406,7 @@ type NamedSetOfFiles struct {
 
 func (x *NamedSetOfFiles) Reset() {
 	*x = NamedSetOfFiles{}
-	mi := &file_build_event_stream_proto_msgTypes[3]
+	mi := &file_build_event_stream_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -349,7 +418,7 @@ func (x *NamedSetOfFiles) String() string {
 func (*NamedSetOfFiles) ProtoMessage() {}
 
 func (x *NamedSetOfFiles) ProtoReflect() protoreflect.Message {
-	mi := &file_build_event_stream_proto_msgTypes[3]
+	mi := &file_build_event_stream_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -362,7 +431,7 @@ func (x *NamedSetOfFiles) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NamedSetOfFiles.ProtoReflect.Descriptor instead.
 func (*NamedSetOfFiles) Descriptor() ([]byte, []int) {
-	return file_build_event_stream_proto_rawDescGZIP(), []int{3}
+	return file_build_event_stream_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *NamedSetOfFiles) GetFiles() []*File {
@@ -391,7 +460,7 @@ type OutputGroup struct {
 
 func (x *OutputGroup) Reset() {
 	*x = OutputGroup{}
-	mi := &file_build_event_stream_proto_msgTypes[4]
+	mi := &file_build_event_stream_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -403,7 +472,7 @@ func (x *OutputGroup) String() string {
 func (*OutputGroup) ProtoMessage() {}
 
 func (x *OutputGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_build_event_stream_proto_msgTypes[4]
+	mi := &file_build_event_stream_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -416,7 +485,7 @@ func (x *OutputGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputGroup.ProtoReflect.Descriptor instead.
 func (*OutputGroup) Descriptor() ([]byte, []int) {
-	return file_build_event_stream_proto_rawDescGZIP(), []int{4}
+	return file_build_event_stream_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *OutputGroup) GetName() string {
@@ -457,7 +526,7 @@ type TargetComplete struct {
 
 func (x *TargetComplete) Reset() {
 	*x = TargetComplete{}
-	mi := &file_build_event_stream_proto_msgTypes[5]
+	mi := &file_build_event_stream_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +538,7 @@ func (x *TargetComplete) String() string {
 func (*TargetComplete) ProtoMessage() {}
 
 func (x *TargetComplete) ProtoReflect() protoreflect.Message {
-	mi := &file_build_event_stream_proto_msgTypes[5]
+	mi := &file_build_event_stream_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -482,7 +551,7 @@ func (x *TargetComplete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetComplete.ProtoReflect.Descriptor instead.
 func (*TargetComplete) Descriptor() ([]byte, []int) {
-	return file_build_event_stream_proto_rawDescGZIP(), []int{5}
+	return file_build_event_stream_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TargetComplete) GetSuccess() bool {
@@ -509,7 +578,7 @@ type BuildFinished struct {
 
 func (x *BuildFinished) Reset() {
 	*x = BuildFinished{}
-	mi := &file_build_event_stream_proto_msgTypes[6]
+	mi := &file_build_event_stream_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +590,7 @@ func (x *BuildFinished) String() string {
 func (*BuildFinished) ProtoMessage() {}
 
 func (x *BuildFinished) ProtoReflect() protoreflect.Message {
-	mi := &file_build_event_stream_proto_msgTypes[6]
+	mi := &file_build_event_stream_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +603,7 @@ func (x *BuildFinished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildFinished.ProtoReflect.Descriptor instead.
 func (*BuildFinished) Descriptor() ([]byte, []int) {
-	return file_build_event_stream_proto_rawDescGZIP(), []int{6}
+	return file_build_event_stream_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *BuildFinished) GetOverallSuccess() bool {
@@ -559,6 +628,7 @@ type BuildEvent struct {
 	// Types that are valid to be assigned to Payload:
 	//
 	//	*BuildEvent_Started
+	//	*BuildEvent_OptionsParsed
 	//	*BuildEvent_Completed
 	//	*BuildEvent_Finished
 	//	*BuildEvent_NamedSetOfFiles
@@ -569,7 +639,7 @@ type BuildEvent struct {
 
 func (x *BuildEvent) Reset() {
 	*x = BuildEvent{}
-	mi := &file_build_event_stream_proto_msgTypes[7]
+	mi := &file_build_event_stream_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -581,7 +651,7 @@ func (x *BuildEvent) String() string {
 func (*BuildEvent) ProtoMessage() {}
 
 func (x *BuildEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_build_event_stream_proto_msgTypes[7]
+	mi := &file_build_event_stream_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -594,7 +664,7 @@ func (x *BuildEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildEvent.ProtoReflect.Descriptor instead.
 func (*BuildEvent) Descriptor() ([]byte, []int) {
-	return file_build_event_stream_proto_rawDescGZIP(), []int{7}
+	return file_build_event_stream_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BuildEvent) GetId() *BuildEventId {
@@ -629,6 +699,15 @@ func (x *BuildEvent) GetStarted() *BuildStarted {
 	if x != nil {
 		if x, ok := x.Payload.(*BuildEvent_Started); ok {
 			return x.Started
+		}
+	}
+	return nil
+}
+
+func (x *BuildEvent) GetOptionsParsed() *OptionsParsed {
+	if x != nil {
+		if x, ok := x.Payload.(*BuildEvent_OptionsParsed); ok {
+			return x.OptionsParsed
 		}
 	}
 	return nil
@@ -669,6 +748,10 @@ type BuildEvent_Started struct {
 	Started *BuildStarted `protobuf:"bytes,5,opt,name=started,proto3,oneof"`
 }
 
+type BuildEvent_OptionsParsed struct {
+	OptionsParsed *OptionsParsed `protobuf:"bytes,13,opt,name=options_parsed,json=optionsParsed,proto3,oneof"`
+}
+
 type BuildEvent_Completed struct {
 	Completed *TargetComplete `protobuf:"bytes,8,opt,name=completed,proto3,oneof"`
 }
@@ -682,6 +765,8 @@ type BuildEvent_NamedSetOfFiles struct {
 }
 
 func (*BuildEvent_Started) isBuildEvent_Payload() {}
+
+func (*BuildEvent_OptionsParsed) isBuildEvent_Payload() {}
 
 func (*BuildEvent_Completed) isBuildEvent_Payload() {}
 
@@ -698,7 +783,7 @@ type BuildEventId_NamedSetOfFilesId struct {
 
 func (x *BuildEventId_NamedSetOfFilesId) Reset() {
 	*x = BuildEventId_NamedSetOfFilesId{}
-	mi := &file_build_event_stream_proto_msgTypes[8]
+	mi := &file_build_event_stream_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +795,7 @@ func (x *BuildEventId_NamedSetOfFilesId) String() string {
 func (*BuildEventId_NamedSetOfFilesId) ProtoMessage() {}
 
 func (x *BuildEventId_NamedSetOfFilesId) ProtoReflect() protoreflect.Message {
-	mi := &file_build_event_stream_proto_msgTypes[8]
+	mi := &file_build_event_stream_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -742,7 +827,7 @@ type BuildEventId_ConfigurationId struct {
 
 func (x *BuildEventId_ConfigurationId) Reset() {
 	*x = BuildEventId_ConfigurationId{}
-	mi := &file_build_event_stream_proto_msgTypes[9]
+	mi := &file_build_event_stream_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -754,7 +839,7 @@ func (x *BuildEventId_ConfigurationId) String() string {
 func (*BuildEventId_ConfigurationId) ProtoMessage() {}
 
 func (x *BuildEventId_ConfigurationId) ProtoReflect() protoreflect.Message {
-	mi := &file_build_event_stream_proto_msgTypes[9]
+	mi := &file_build_event_stream_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +873,7 @@ type BuildEventId_TargetCompletedId struct {
 
 func (x *BuildEventId_TargetCompletedId) Reset() {
 	*x = BuildEventId_TargetCompletedId{}
-	mi := &file_build_event_stream_proto_msgTypes[10]
+	mi := &file_build_event_stream_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -800,7 +885,7 @@ func (x *BuildEventId_TargetCompletedId) String() string {
 func (*BuildEventId_TargetCompletedId) ProtoMessage() {}
 
 func (x *BuildEventId_TargetCompletedId) ProtoReflect() protoreflect.Message {
-	mi := &file_build_event_stream_proto_msgTypes[10]
+	mi := &file_build_event_stream_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -845,7 +930,7 @@ type BuildEventId_BuildStartedId struct {
 
 func (x *BuildEventId_BuildStartedId) Reset() {
 	*x = BuildEventId_BuildStartedId{}
-	mi := &file_build_event_stream_proto_msgTypes[11]
+	mi := &file_build_event_stream_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -857,7 +942,7 @@ func (x *BuildEventId_BuildStartedId) String() string {
 func (*BuildEventId_BuildStartedId) ProtoMessage() {}
 
 func (x *BuildEventId_BuildStartedId) ProtoReflect() protoreflect.Message {
-	mi := &file_build_event_stream_proto_msgTypes[11]
+	mi := &file_build_event_stream_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -873,6 +958,42 @@ func (*BuildEventId_BuildStartedId) Descriptor() ([]byte, []int) {
 	return file_build_event_stream_proto_rawDescGZIP(), []int{0, 3}
 }
 
+type BuildEventId_OptionsParsedId struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BuildEventId_OptionsParsedId) Reset() {
+	*x = BuildEventId_OptionsParsedId{}
+	mi := &file_build_event_stream_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BuildEventId_OptionsParsedId) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BuildEventId_OptionsParsedId) ProtoMessage() {}
+
+func (x *BuildEventId_OptionsParsedId) ProtoReflect() protoreflect.Message {
+	mi := &file_build_event_stream_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BuildEventId_OptionsParsedId.ProtoReflect.Descriptor instead.
+func (*BuildEventId_OptionsParsedId) Descriptor() ([]byte, []int) {
+	return file_build_event_stream_proto_rawDescGZIP(), []int{0, 4}
+}
+
 type BuildEventId_BuildFinishedId struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -881,7 +1002,7 @@ type BuildEventId_BuildFinishedId struct {
 
 func (x *BuildEventId_BuildFinishedId) Reset() {
 	*x = BuildEventId_BuildFinishedId{}
-	mi := &file_build_event_stream_proto_msgTypes[12]
+	mi := &file_build_event_stream_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +1014,7 @@ func (x *BuildEventId_BuildFinishedId) String() string {
 func (*BuildEventId_BuildFinishedId) ProtoMessage() {}
 
 func (x *BuildEventId_BuildFinishedId) ProtoReflect() protoreflect.Message {
-	mi := &file_build_event_stream_proto_msgTypes[12]
+	mi := &file_build_event_stream_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +1027,7 @@ func (x *BuildEventId_BuildFinishedId) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildEventId_BuildFinishedId.ProtoReflect.Descriptor instead.
 func (*BuildEventId_BuildFinishedId) Descriptor() ([]byte, []int) {
-	return file_build_event_stream_proto_rawDescGZIP(), []int{0, 4}
+	return file_build_event_stream_proto_rawDescGZIP(), []int{0, 5}
 }
 
 type BuildFinished_ExitCode struct {
@@ -919,7 +1040,7 @@ type BuildFinished_ExitCode struct {
 
 func (x *BuildFinished_ExitCode) Reset() {
 	*x = BuildFinished_ExitCode{}
-	mi := &file_build_event_stream_proto_msgTypes[13]
+	mi := &file_build_event_stream_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -931,7 +1052,7 @@ func (x *BuildFinished_ExitCode) String() string {
 func (*BuildFinished_ExitCode) ProtoMessage() {}
 
 func (x *BuildFinished_ExitCode) ProtoReflect() protoreflect.Message {
-	mi := &file_build_event_stream_proto_msgTypes[13]
+	mi := &file_build_event_stream_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -944,7 +1065,7 @@ func (x *BuildFinished_ExitCode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildFinished_ExitCode.ProtoReflect.Descriptor instead.
 func (*BuildFinished_ExitCode) Descriptor() ([]byte, []int) {
-	return file_build_event_stream_proto_rawDescGZIP(), []int{6, 0}
+	return file_build_event_stream_proto_rawDescGZIP(), []int{7, 0}
 }
 
 func (x *BuildFinished_ExitCode) GetName() string {
@@ -965,9 +1086,10 @@ var File_build_event_stream_proto protoreflect.FileDescriptor
 
 const file_build_event_stream_proto_rawDesc = "" +
 	"\n" +
-	"\x18build_event_stream.proto\x12\x12build_event_stream\"\xf9\x04\n" +
+	"\x18build_event_stream.proto\x12\x12build_event_stream\"\xe7\x05\n" +
 	"\fBuildEventId\x12K\n" +
-	"\astarted\x18\x03 \x01(\v2/.build_event_stream.BuildEventId.BuildStartedIdH\x00R\astarted\x12_\n" +
+	"\astarted\x18\x03 \x01(\v2/.build_event_stream.BuildEventId.BuildStartedIdH\x00R\astarted\x12Y\n" +
+	"\x0eoptions_parsed\x18\f \x01(\v20.build_event_stream.BuildEventId.OptionsParsedIdH\x00R\roptionsParsed\x12_\n" +
 	"\x10target_completed\x18\x05 \x01(\v22.build_event_stream.BuildEventId.TargetCompletedIdH\x00R\x0ftargetCompleted\x12Y\n" +
 	"\x0ebuild_finished\x18\t \x01(\v20.build_event_stream.BuildEventId.BuildFinishedIdH\x00R\rbuildFinished\x12Q\n" +
 	"\tnamed_set\x18\r \x01(\v22.build_event_stream.BuildEventId.NamedSetOfFilesIdH\x00R\bnamedSet\x1a#\n" +
@@ -980,11 +1102,15 @@ const file_build_event_stream_proto_rawDesc = "" +
 	"\x06aspect\x18\x02 \x01(\tR\x06aspect\x12V\n" +
 	"\rconfiguration\x18\x03 \x01(\v20.build_event_stream.BuildEventId.ConfigurationIdR\rconfiguration\x1a\x10\n" +
 	"\x0eBuildStartedId\x1a\x11\n" +
+	"\x0fOptionsParsedId\x1a\x11\n" +
 	"\x0fBuildFinishedIdB\x04\n" +
 	"\x02id\"<\n" +
 	"\fBuildStarted\x12\x12\n" +
 	"\x04uuid\x18\x01 \x01(\tR\x04uuid\x12\x18\n" +
-	"\acommand\x18\x05 \x01(\tR\acommand\"\xd7\x01\n" +
+	"\acommand\x18\x05 \x01(\tR\acommand\"S\n" +
+	"\rOptionsParsed\x12'\n" +
+	"\x0fstartup_options\x18\x01 \x03(\tR\x0estartupOptions\x12\x19\n" +
+	"\bcmd_line\x18\x03 \x03(\tR\acmdLine\"\xd7\x01\n" +
 	"\x04File\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x03uri\x18\x02 \x01(\tH\x00R\x03uri\x12\x1c\n" +
@@ -1013,13 +1139,14 @@ const file_build_event_stream_proto_rawDesc = "" +
 	"\texit_code\x18\x03 \x01(\v2*.build_event_stream.BuildFinished.ExitCodeR\bexitCode\x1a2\n" +
 	"\bExitCode\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04code\x18\x02 \x01(\x05R\x04code\"\xc1\x03\n" +
+	"\x04code\x18\x02 \x01(\x05R\x04code\"\x8d\x04\n" +
 	"\n" +
 	"BuildEvent\x120\n" +
 	"\x02id\x18\x01 \x01(\v2 .build_event_stream.BuildEventIdR\x02id\x12<\n" +
 	"\bchildren\x18\x02 \x03(\v2 .build_event_stream.BuildEventIdR\bchildren\x12!\n" +
 	"\flast_message\x18\x14 \x01(\bR\vlastMessage\x12<\n" +
-	"\astarted\x18\x05 \x01(\v2 .build_event_stream.BuildStartedH\x00R\astarted\x12B\n" +
+	"\astarted\x18\x05 \x01(\v2 .build_event_stream.BuildStartedH\x00R\astarted\x12J\n" +
+	"\x0eoptions_parsed\x18\r \x01(\v2!.build_event_stream.OptionsParsedH\x00R\roptionsParsed\x12B\n" +
 	"\tcompleted\x18\b \x01(\v2\".build_event_stream.TargetCompleteH\x00R\tcompleted\x12?\n" +
 	"\bfinished\x18\x0e \x01(\v2!.build_event_stream.BuildFinishedH\x00R\bfinished\x12R\n" +
 	"\x12named_set_of_files\x18\x0f \x01(\v2#.build_event_stream.NamedSetOfFilesH\x00R\x0fnamedSetOfFilesB\t\n" +
@@ -1037,46 +1164,50 @@ func file_build_event_stream_proto_rawDescGZIP() []byte {
 	return file_build_event_stream_proto_rawDescData
 }
 
-var file_build_event_stream_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_build_event_stream_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_build_event_stream_proto_goTypes = []any{
 	(*BuildEventId)(nil),                   // 0: build_event_stream.BuildEventId
 	(*BuildStarted)(nil),                   // 1: build_event_stream.BuildStarted
-	(*File)(nil),                           // 2: build_event_stream.File
-	(*NamedSetOfFiles)(nil),                // 3: build_event_stream.NamedSetOfFiles
-	(*OutputGroup)(nil),                    // 4: build_event_stream.OutputGroup
-	(*TargetComplete)(nil),                 // 5: build_event_stream.TargetComplete
-	(*BuildFinished)(nil),                  // 6: build_event_stream.BuildFinished
-	(*BuildEvent)(nil),                     // 7: build_event_stream.BuildEvent
-	(*BuildEventId_NamedSetOfFilesId)(nil), // 8: build_event_stream.BuildEventId.NamedSetOfFilesId
-	(*BuildEventId_ConfigurationId)(nil),   // 9: build_event_stream.BuildEventId.ConfigurationId
-	(*BuildEventId_TargetCompletedId)(nil), // 10: build_event_stream.BuildEventId.TargetCompletedId
-	(*BuildEventId_BuildStartedId)(nil),    // 11: build_event_stream.BuildEventId.BuildStartedId
-	(*BuildEventId_BuildFinishedId)(nil),   // 12: build_event_stream.BuildEventId.BuildFinishedId
-	(*BuildFinished_ExitCode)(nil),         // 13: build_event_stream.BuildFinished.ExitCode
+	(*OptionsParsed)(nil),                  // 2: build_event_stream.OptionsParsed
+	(*File)(nil),                           // 3: build_event_stream.File
+	(*NamedSetOfFiles)(nil),                // 4: build_event_stream.NamedSetOfFiles
+	(*OutputGroup)(nil),                    // 5: build_event_stream.OutputGroup
+	(*TargetComplete)(nil),                 // 6: build_event_stream.TargetComplete
+	(*BuildFinished)(nil),                  // 7: build_event_stream.BuildFinished
+	(*BuildEvent)(nil),                     // 8: build_event_stream.BuildEvent
+	(*BuildEventId_NamedSetOfFilesId)(nil), // 9: build_event_stream.BuildEventId.NamedSetOfFilesId
+	(*BuildEventId_ConfigurationId)(nil),   // 10: build_event_stream.BuildEventId.ConfigurationId
+	(*BuildEventId_TargetCompletedId)(nil), // 11: build_event_stream.BuildEventId.TargetCompletedId
+	(*BuildEventId_BuildStartedId)(nil),    // 12: build_event_stream.BuildEventId.BuildStartedId
+	(*BuildEventId_OptionsParsedId)(nil),   // 13: build_event_stream.BuildEventId.OptionsParsedId
+	(*BuildEventId_BuildFinishedId)(nil),   // 14: build_event_stream.BuildEventId.BuildFinishedId
+	(*BuildFinished_ExitCode)(nil),         // 15: build_event_stream.BuildFinished.ExitCode
 }
 var file_build_event_stream_proto_depIdxs = []int32{
-	11, // 0: build_event_stream.BuildEventId.started:type_name -> build_event_stream.BuildEventId.BuildStartedId
-	10, // 1: build_event_stream.BuildEventId.target_completed:type_name -> build_event_stream.BuildEventId.TargetCompletedId
-	12, // 2: build_event_stream.BuildEventId.build_finished:type_name -> build_event_stream.BuildEventId.BuildFinishedId
-	8,  // 3: build_event_stream.BuildEventId.named_set:type_name -> build_event_stream.BuildEventId.NamedSetOfFilesId
-	2,  // 4: build_event_stream.NamedSetOfFiles.files:type_name -> build_event_stream.File
-	8,  // 5: build_event_stream.NamedSetOfFiles.file_sets:type_name -> build_event_stream.BuildEventId.NamedSetOfFilesId
-	8,  // 6: build_event_stream.OutputGroup.file_sets:type_name -> build_event_stream.BuildEventId.NamedSetOfFilesId
-	2,  // 7: build_event_stream.OutputGroup.inline_files:type_name -> build_event_stream.File
-	4,  // 8: build_event_stream.TargetComplete.output_group:type_name -> build_event_stream.OutputGroup
-	13, // 9: build_event_stream.BuildFinished.exit_code:type_name -> build_event_stream.BuildFinished.ExitCode
-	0,  // 10: build_event_stream.BuildEvent.id:type_name -> build_event_stream.BuildEventId
-	0,  // 11: build_event_stream.BuildEvent.children:type_name -> build_event_stream.BuildEventId
-	1,  // 12: build_event_stream.BuildEvent.started:type_name -> build_event_stream.BuildStarted
-	5,  // 13: build_event_stream.BuildEvent.completed:type_name -> build_event_stream.TargetComplete
-	6,  // 14: build_event_stream.BuildEvent.finished:type_name -> build_event_stream.BuildFinished
-	3,  // 15: build_event_stream.BuildEvent.named_set_of_files:type_name -> build_event_stream.NamedSetOfFiles
-	9,  // 16: build_event_stream.BuildEventId.TargetCompletedId.configuration:type_name -> build_event_stream.BuildEventId.ConfigurationId
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	12, // 0: build_event_stream.BuildEventId.started:type_name -> build_event_stream.BuildEventId.BuildStartedId
+	13, // 1: build_event_stream.BuildEventId.options_parsed:type_name -> build_event_stream.BuildEventId.OptionsParsedId
+	11, // 2: build_event_stream.BuildEventId.target_completed:type_name -> build_event_stream.BuildEventId.TargetCompletedId
+	14, // 3: build_event_stream.BuildEventId.build_finished:type_name -> build_event_stream.BuildEventId.BuildFinishedId
+	9,  // 4: build_event_stream.BuildEventId.named_set:type_name -> build_event_stream.BuildEventId.NamedSetOfFilesId
+	3,  // 5: build_event_stream.NamedSetOfFiles.files:type_name -> build_event_stream.File
+	9,  // 6: build_event_stream.NamedSetOfFiles.file_sets:type_name -> build_event_stream.BuildEventId.NamedSetOfFilesId
+	9,  // 7: build_event_stream.OutputGroup.file_sets:type_name -> build_event_stream.BuildEventId.NamedSetOfFilesId
+	3,  // 8: build_event_stream.OutputGroup.inline_files:type_name -> build_event_stream.File
+	5,  // 9: build_event_stream.TargetComplete.output_group:type_name -> build_event_stream.OutputGroup
+	15, // 10: build_event_stream.BuildFinished.exit_code:type_name -> build_event_stream.BuildFinished.ExitCode
+	0,  // 11: build_event_stream.BuildEvent.id:type_name -> build_event_stream.BuildEventId
+	0,  // 12: build_event_stream.BuildEvent.children:type_name -> build_event_stream.BuildEventId
+	1,  // 13: build_event_stream.BuildEvent.started:type_name -> build_event_stream.BuildStarted
+	2,  // 14: build_event_stream.BuildEvent.options_parsed:type_name -> build_event_stream.OptionsParsed
+	6,  // 15: build_event_stream.BuildEvent.completed:type_name -> build_event_stream.TargetComplete
+	7,  // 16: build_event_stream.BuildEvent.finished:type_name -> build_event_stream.BuildFinished
+	4,  // 17: build_event_stream.BuildEvent.named_set_of_files:type_name -> build_event_stream.NamedSetOfFiles
+	10, // 18: build_event_stream.BuildEventId.TargetCompletedId.configuration:type_name -> build_event_stream.BuildEventId.ConfigurationId
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_build_event_stream_proto_init() }
@@ -1086,17 +1217,19 @@ func file_build_event_stream_proto_init() {
 	}
 	file_build_event_stream_proto_msgTypes[0].OneofWrappers = []any{
 		(*BuildEventId_Started)(nil),
+		(*BuildEventId_OptionsParsed)(nil),
 		(*BuildEventId_TargetCompleted)(nil),
 		(*BuildEventId_BuildFinished)(nil),
 		(*BuildEventId_NamedSet)(nil),
 	}
-	file_build_event_stream_proto_msgTypes[2].OneofWrappers = []any{
+	file_build_event_stream_proto_msgTypes[3].OneofWrappers = []any{
 		(*File_Uri)(nil),
 		(*File_Contents)(nil),
 		(*File_SymlinkTargetPath)(nil),
 	}
-	file_build_event_stream_proto_msgTypes[7].OneofWrappers = []any{
+	file_build_event_stream_proto_msgTypes[8].OneofWrappers = []any{
 		(*BuildEvent_Started)(nil),
+		(*BuildEvent_OptionsParsed)(nil),
 		(*BuildEvent_Completed)(nil),
 		(*BuildEvent_Finished)(nil),
 		(*BuildEvent_NamedSetOfFiles)(nil),
@@ -1107,7 +1240,7 @@ func file_build_event_stream_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_build_event_stream_proto_rawDesc), len(file_build_event_stream_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
