@@ -46,11 +46,20 @@ def _tarball_action(ctx, tool, tag_files):
     return out
 
 def _image_load_impl(ctx):
-    op = deploy_operation(ctx, "load", {"daemon": ctx.attr._daemon[SettingValueInfo].value})
+    strategy = ctx.attr._load_strategy[SettingValueInfo].value
+    op = deploy_operation(ctx, "load", {
+        "credential_helper": ctx.attr._credential_helper[SettingValueInfo].value,
+        "daemon": ctx.attr._daemon[SettingValueInfo].value,
+        "remote_cache": ctx.attr._remote_cache[SettingValueInfo].value,
+        "strategy": strategy,
+    })
+
+    # lazy: the layers the daemon lacks are streamed from the remote cache.
+    runfiles = op.metadata_runfiles if strategy == "lazy" else op.runfiles
     return [
-        DefaultInfo(executable = op.launcher, runfiles = op.runfiles),
+        DefaultInfo(executable = op.launcher, runfiles = runfiles),
         OutputGroupInfo(tarball = depset([_tarball_action(ctx, op.tool, op.tag_files)])),
-        DeployInfo(kind = "load", spec = op.spec, config = op.config, runfiles = op.runfiles),
+        DeployInfo(kind = "load", spec = op.spec, config = op.config, runfiles = runfiles),
     ]
 
 image_load_rule = rule(
@@ -71,7 +80,11 @@ socket, `--namespace` the containerd namespace, `--tag` (repeated) the
 names.
 
 The output group `tarball` is the docker-save tarball, written by an
-action (an index: its first platform).""",
+action (an index: its first platform).
+
+With `--@rules_img//img/settings:load_strategy=lazy` the layer blobs are
+not in the runfiles: those the daemon lacks are streamed from the remote
+cache (`//img/settings:remote_cache`), as a lazy push does.""",
     executable = True,
     attrs = {
         "image": attr.label(
@@ -82,7 +95,10 @@ action (an index: its first platform).""",
         "tag": attr.string(doc = "The name to load as, name:tag such as my-app:dev; may use {VAR} from the workspace status when stamping."),
         "image_tags": attr.string_list(doc = "More names, like tag (the image_load macro's `tags`)."),
         "tag_file": attr.label(allow_single_file = True, doc = "A file with one name:tag per line."),
+        "_credential_helper": attr.label(default = "//img/settings:credential_helper", providers = [SettingValueInfo]),
         "_daemon": attr.label(default = "//img/settings:load_daemon", providers = [SettingValueInfo]),
+        "_load_strategy": attr.label(default = "//img/settings:load_strategy", providers = [SettingValueInfo]),
+        "_remote_cache": attr.label(default = "//img/settings:remote_cache", providers = [SettingValueInfo]),
         "_launcher": attr.label(allow_single_file = True, default = "//img/private:deploy.sh.tpl"),
         "_stamp": attr.label(default = "//img/private:stamp", providers = [StampInfo]),
     },

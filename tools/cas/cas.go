@@ -76,6 +76,9 @@ func Of(data []byte) Digest {
 	return Digest{Hash: hex.EncodeToString(sum[:]), Size: int64(len(data))}
 }
 
+// emptyBlob is the digest of zero bytes.
+var emptyBlob = Of(nil)
+
 // Store is a content-addressable cache of blobs.
 type Store interface {
 	// Missing returns the digests among ds that the cache lacks.

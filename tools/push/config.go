@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/rules-img/rules_img/tools/cas"
+	"github.com/rules-img/rules_img/tools/stamp"
 )
 
 // Config is what image_push writes next to the deploy spec.
@@ -67,4 +69,35 @@ func (c Config) Cache(ctx context.Context) cas.Store {
 		return nil
 	}
 	return cas.Lazy(ctx, c.CacheConfig())
+}
+
+// Target is where c pushes. The tags file, if any, is read with readFile
+// at its short path (nil: os.ReadFile at the path resolve gives it), and
+// every tag must be fully stamped.
+func (c Config) Target(readFile func(string) ([]byte, error), resolve func(short string) string) (Target, error) {
+	t := Target{Registry: c.Registry, Repository: c.Repository, Tags: append([]string(nil), c.Tags...)}
+	if c.TagsFile != "" {
+		path := c.TagsFile
+		if resolve != nil {
+			path = resolve(path)
+		}
+		if readFile == nil {
+			readFile = os.ReadFile
+		}
+		data, err := readFile(path)
+		if err != nil {
+			return t, err
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				t.Tags = append(t.Tags, line)
+			}
+		}
+	}
+	for _, tag := range t.Tags {
+		if v := stamp.Unexpanded(tag); v != "" {
+			return t, fmt.Errorf("tag %q uses %s, but stamping is off: build with --stamp or --@rules_img//img/settings:stamp=enabled", tag, v)
+		}
+	}
+	return t, nil
 }

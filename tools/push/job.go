@@ -1,12 +1,16 @@
 package push
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -92,7 +96,7 @@ func (p *Pusher) run(j Job) (name.Digest, error) {
 		Destination: j.Target.Registry,
 		Mounts:      p.Mounts,
 		Meter:       p.Meter,
-		Cache:       j.Cache,
+		Cache:       p.counted(j.Cache),
 		ReadFile:    j.ReadFile,
 		Context:     p.ctx,
 	})
@@ -241,3 +245,29 @@ func or(s, fallback string) string {
 	}
 	return fallback
 }
+
+// counted wraps a cache so that Stats count the blobs streamed from it.
+func (p *Pusher) counted(c cas.Store) cas.Store {
+	if c == nil {
+		return nil
+	}
+	return &countingStore{Store: c, stats: &p.Stats}
+}
+
+type countingStore struct {
+	cas.Store
+	stats *Stats
+	seen  sync.Map
+}
+
+func (s *countingStore) Open(ctx context.Context, d cas.Digest) (io.ReadCloser, error) {
+	rc, err := s.Store.Open(ctx, d)
+	if err == nil {
+		if _, again := s.seen.LoadOrStore(d, true); !again {
+			atomic.AddInt64(&s.stats.FromCache, 1)
+		}
+	}
+	return rc, err
+}
+
+func (s *countingStore) String() string { return fmt.Sprint(s.Store) }

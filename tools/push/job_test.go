@@ -89,8 +89,8 @@ func TestLazyPushStreamsOnlyWhatTheRegistryLacks(t *testing.T) {
 	if err := validate.Image(pulled); err != nil {
 		t.Errorf("pushed image does not validate: %v", err)
 	}
-	if cache.Reads != 3 {
-		t.Errorf("read %d blobs from the cache, want 3", cache.Reads)
+	if cache.Reads != 3 || p.Stats.FromCache != 3 {
+		t.Errorf("read %d blobs from the cache (stats: %s), want 3", cache.Reads, p.Stats.String())
 	}
 
 	// Pushed again, elsewhere in the registry: every blob is there or is

@@ -16,12 +16,17 @@ type Stats struct {
 	Uploaded  int64 // blobs uploaded (final PUT answered 201)
 	BytesSent int64 // request body bytes of blob uploads
 	Manifests int64 // manifests written (PUT answered 201)
+	FromCache int64 // blobs streamed from the remote cache (lazy)
 }
 
 func (s *Stats) String() string {
-	return fmt.Sprintf("%d blobs already there, %d mounted, %d uploaded (%s sent), %d manifests written",
+	line := fmt.Sprintf("%d blobs already there, %d mounted, %d uploaded (%s sent), %d manifests written",
 		atomic.LoadInt64(&s.Existing), atomic.LoadInt64(&s.Mounted), atomic.LoadInt64(&s.Uploaded),
 		HumanBytes(atomic.LoadInt64(&s.BytesSent)), atomic.LoadInt64(&s.Manifests))
+	if n := atomic.LoadInt64(&s.FromCache); n > 0 {
+		line += fmt.Sprintf("; %d blobs streamed from the remote cache", n)
+	}
+	return line
 }
 
 // countingTransport records Stats from the registry's answers.

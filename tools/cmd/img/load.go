@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/rules-img/rules_img/tools/auth"
+	"github.com/rules-img/rules_img/tools/cas"
 	"github.com/rules-img/rules_img/tools/deploy"
 	"github.com/rules-img/rules_img/tools/load"
 	"github.com/rules-img/rules_img/tools/push"
@@ -28,6 +29,23 @@ type loadConfig struct {
 	// Platform, when set, is used unless --platform is given (the
 	// tarball output group of an index names its first platform).
 	Platform string `json:"platform,omitempty"`
+	// Strategy is //img/settings:load_strategy: "lazy" streams the layers
+	// the daemon lacks from the remote cache; empty or "eager" reads them
+	// from the runfiles.
+	Strategy         string `json:"strategy,omitempty"`
+	RemoteCache      string `json:"remote_cache,omitempty"`
+	CredentialHelper string `json:"credential_helper,omitempty"`
+}
+
+// cache is where a lazy load reads layer blobs; nil when eager.
+func (c loadConfig) cache(ctx context.Context) (cas.Store, error) {
+	switch c.Strategy {
+	case "", push.Eager:
+		return nil, nil
+	case push.Lazy:
+		return push.Config{Strategy: push.Lazy, RemoteCache: c.RemoteCache, CredentialHelper: c.CredentialHelper}.Cache(ctx), nil
+	}
+	return nil, fmt.Errorf("load strategy %q is not known: use eager or lazy", c.Strategy)
 }
 
 // loadFlags are the run-time overrides of load targets.
@@ -145,7 +163,11 @@ func (r *loadRun) one(ctx context.Context, specPath, configPath string) (err err
 	} else if r.flags.output != "" {
 		return fmt.Errorf("--output is for --daemon tar, not %s", o.Daemon)
 	}
-	image, err := spec.Taggable(deploy.Options{Remote: r.remote})
+	cache, err := c.cache(ctx)
+	if err != nil {
+		return err
+	}
+	image, err := spec.Taggable(deploy.Options{Remote: r.remote, Cache: cache, Context: ctx})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"os"
@@ -112,5 +113,20 @@ func TestLoadErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Errorf("a failed load left %s behind", out)
+	}
+}
+
+func TestLoadStrategyCache(t *testing.T) {
+	ctx := context.Background()
+	for _, s := range []string{"", "eager"} {
+		if c, err := (loadConfig{Strategy: s}).cache(ctx); c != nil || err != nil {
+			t.Errorf("strategy %q: cache %v, %v; want none", s, c, err)
+		}
+	}
+	if c, err := (loadConfig{Strategy: "lazy", RemoteCache: "grpc://127.0.0.1:1"}).cache(ctx); c == nil || err != nil {
+		t.Errorf("lazy: cache %v, %v; want one", c, err)
+	}
+	if _, err := (loadConfig{Strategy: "sloppy"}).cache(ctx); err == nil || !strings.Contains(err.Error(), "eager or lazy") {
+		t.Errorf("unknown strategy: %v", err)
 	}
 }

@@ -198,31 +198,17 @@ func readPushConfig(path, root, workspace string) (push.Config, push.Target, err
 	if err != nil {
 		return c, push.Target{}, err
 	}
-	tags, err := readTags(c.Tags, c.TagsFile, root, workspace)
-	return c, push.Target{Registry: c.Registry, Repository: c.Repository, Tags: tags}, err
+	target, err := c.Target(nil, func(short string) string { return deploy.RunfilesPath(root, workspace, short) })
+	return c, target, err
 }
 
 // readTags adds the lines of tagsFile (a runfiles short path, or "") to
 // tags, and checks that stamping left no {VAR} in them.
 func readTags(tags []string, tagsFile, root, workspace string) ([]string, error) {
-	tags = append([]string(nil), tags...)
-	if tagsFile != "" {
-		data, err := os.ReadFile(deploy.RunfilesPath(root, workspace, tagsFile))
-		if err != nil {
-			return nil, err
-		}
-		for _, line := range strings.Split(string(data), "\n") {
-			if line = strings.TrimSpace(line); line != "" {
-				tags = append(tags, line)
-			}
-		}
-	}
-	for _, tag := range tags {
-		if v := stamp.Unexpanded(tag); v != "" {
-			return nil, fmt.Errorf("tag %q uses %s, but stamping is off: build with --stamp or --@rules_img//img/settings:stamp=enabled", tag, v)
-		}
-	}
-	return tags, nil
+	t, err := push.Config{Tags: tags, TagsFile: tagsFile}.Target(nil, func(short string) string {
+		return deploy.RunfilesPath(root, workspace, short)
+	})
+	return t.Tags, err
 }
 
 // runStamp expands {VAR} in each line of a file from workspace status files.
