@@ -68,9 +68,9 @@ unset IMG_REAPI_ENDPOINT IMG_CREDENTIAL_HELPER
 
 # The first build fills the cache; after a clean, the rebuild is all
 # remote cache hits, and with --remote_download_minimal no layer comes here.
-check "casreg: bazel build fills the HTTP cache" bazel build //:push_cas //:push_bes
+check "casreg: bazel build fills the HTTP cache" bazel build //:push_cas //:push_bes //:push_multi_cas //:push_multi_bes
 bazel clean >/dev/null 2>&1
-check "casreg: bazel build again, from the cache" bazel build //:push_cas
+check "casreg: bazel build again, from the cache" bazel build //:push_cas //:push_multi_cas
 out_dir=$(bazel info output_path 2>/dev/null)
 blobs_in_tree() { find "$out_dir" -name '*_layer.tar.gz' | wc -l; }
 check_eq "casreg: no layer blob is in the output tree" 0 "$(blobs_in_tree)"
@@ -97,6 +97,13 @@ check "casreg: umoci unpack accepts what skopeo pulled" umoci unpack --rootless 
 check_eq "casreg: the unpacked image has the message" "Hello from an image served by the remote cache" \
   "$(cat "$work/bundle/rootfs/etc/message.txt" 2>&1)"
 check "casreg: the layers were read from the cache" test "$(cas_gets "$busybox")" -ge 1
+out=$(bazel run //:push_multi_cas -- --registry "$CASREG" 2>"$work/push-multi.log") || fail "casreg: bazel run //:push_multi_cas" "$(cat "$work/push-multi.log")"
+multi=$(head -n1 <<<"$out")
+multi=${multi#*@}
+check_eq "casreg: the pushed index is what Bazel built" "$multi" "$(crane digest --insecure "$CASREG/e2e/multi:latest" 2>&1)"
+check "casreg: crane validate --remote accepts the index and both images" crane validate --insecure --remote "$CASREG/e2e/multi:latest"
+check "casreg: skopeo copies the arm64 image of the index" \
+  skopeo copy --override-arch arm64 --src-tls-verify=false "docker://$CASREG/e2e/multi:latest" "oci:$work/pulled-arm64:latest"
 check_eq "casreg: crane ls lists the tags" "latest v1" "$(crane ls --insecure "$CASREG/e2e/casreg" 2>&1 | tr '\n' ' ' | sed 's/ $//')"
 
 # The distribution API's answers, as the spec has them.
@@ -120,10 +127,11 @@ check_fails "casreg: a push of a blob the cache lacks is refused" "is not in the
 
 # bes: `bazel build` streams its events to our server, which pushes the
 # image to the distribution registry; nobody runs the push target.
-check "casreg: bazel build --bes_backend of the bes push target" \
-  bazel build //:push_bes --bes_backend="grpc://$BES"
+check "casreg: bazel build --bes_backend of the bes push targets" \
+  bazel build //:push_bes //:push_multi_bes --bes_backend="grpc://$BES"
 for _ in $(seq 120); do
-  crane digest --insecure "$REGISTRY/e2e/bes:latest" >/dev/null 2>&1 && break
+  crane digest --insecure "$REGISTRY/e2e/bes:latest" >/dev/null 2>&1 &&
+    crane digest --insecure "$REGISTRY/e2e/bes-multi:latest" >/dev/null 2>&1 && break
   sleep 0.5
 done
 check_eq "casreg: the BES server pushed the image Bazel built" "$digest" "$(crane digest --insecure "$REGISTRY/e2e/bes:latest" 2>&1)"
@@ -133,6 +141,8 @@ else
   fail "casreg: the BES server logs what it pushed" "$(cat "$work/bes.log")"
 fi
 check "casreg: crane validate --remote accepts the BES push" crane validate --insecure --remote "$REGISTRY/e2e/bes:latest"
+check_eq "casreg: the BES server pushed the index Bazel built" "$multi" "$(crane digest --insecure "$REGISTRY/e2e/bes-multi:latest" 2>&1)"
+check "casreg: crane validate --remote accepts the index the BES server pushed" crane validate --insecure --remote "$REGISTRY/e2e/bes-multi:latest"
 check_eq "casreg: no layer blob is in the output tree after the BES build" 0 "$(blobs_in_tree)"
 
 # Faults: the cache lost a layer. The cas_registry push fails, naming the
