@@ -7,6 +7,7 @@
 #   bes: `bazel build --bes_backend` of a push target; our BES server pushes
 #     the image to a distribution registry from the cache. Nobody runs the
 #     push target.
+# KEEP=1 keeps the work directory (logs, registry data) for a look afterwards.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
