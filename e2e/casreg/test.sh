@@ -52,7 +52,8 @@ BES=$ADDR
 
 cp -r . "$ws" && rm -f "$ws/test.sh" && cp /bin/busybox "$ws/busybox"
 sed -i "s#path = \"../..\"#path = \"$REPO_ROOT\"#" "$ws/MODULE.bazel"
-sed -i "s#BES_REGISTRY#$REGISTRY#" "$ws/BUILD.bazel"
+dead=127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+sed -i "s#BES_REGISTRY#$REGISTRY#; s#DEAD_REGISTRY#$dead#" "$ws/BUILD.bazel"
 cat >"$ws/.bazelrc" <<EOF
 try-import $REPO_ROOT/.bazel-offline/offline.bazelrc
 common --disk_cache=
@@ -145,6 +146,17 @@ check "casreg: crane validate --remote accepts the BES push" crane validate --in
 check_eq "casreg: the BES server pushed the index Bazel built" "$multi" "$(crane digest --insecure "$REGISTRY/e2e/bes-multi:latest" 2>&1)"
 check "casreg: crane validate --remote accepts the index the BES server pushed" crane validate --insecure --remote "$REGISTRY/e2e/bes-multi:latest"
 check_eq "casreg: no layer blob is in the output tree after the BES build" 0 "$(blobs_in_tree)"
+
+# BES faults: a registry that is down, and a failed build; both are logged.
+logged() { # logged NAME TEXT: waits up to 30 s for TEXT in the BES log.
+  for _ in $(seq 60); do grep -qF "$2" "$work/bes.log" && break; sleep 0.5; done
+  if grep -qF "$2" "$work/bes.log"; then pass "$1"; else fail "$1" "$(cat "$work/bes.log")"; fi
+}
+bazel build //:push_dead_bes --bes_backend="grpc://$BES" >/dev/null 2>&1
+logged "casreg: BES: a registry that is down is a clear error" "push of //:push_dead_bes failed: //:push_dead_bes: registry $dead is not reachable"
+bazel build --keep_going //:push_failed_bes //:broken --bes_backend="grpc://$BES" >/dev/null 2>&1
+logged "casreg: BES: a failed build pushes nothing, and says so" "the build failed (exit code 1); 1 push target(s) not pushed"
+check_eq "casreg: BES: the failed build's image is not in the registry" "" "$(crane ls --insecure "$REGISTRY/e2e/failed" 2>/dev/null)"
 
 # Faults: the cache lost a layer. The cas_registry push fails, naming the
 # digest and the target, and writes no tag; cas-registry answers BLOB_UNKNOWN.

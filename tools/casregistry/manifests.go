@@ -124,13 +124,17 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, name, ref s
 	if err := s.disk.putManifest(name, hex, string(mediaType), raw); err != nil {
 		return newError(http.StatusInternalServerError, "UNKNOWN", "%v", err)
 	}
+	what := fmt.Sprintf("%d blobs in the cache", len(blobs))
+	if isIndex(mediaType) {
+		what = fmt.Sprintf("%d manifests", len(children))
+	}
 	if tag != "" {
 		if err := s.disk.putTag(name, tag, hex); err != nil {
 			return newError(http.StatusInternalServerError, "UNKNOWN", "%v", err)
 		}
-		s.log.Printf("pushed %s:%s (%s, %s, %d blobs in the cache)", name, tag, digest, mediaType, len(blobs))
+		s.log.Printf("pushed %s:%s (%s, %s, %s)", name, tag, digest, mediaType, what)
 	} else {
-		s.log.Printf("pushed %s@%s (%s, %d blobs in the cache)", name, digest, mediaType, len(blobs))
+		s.log.Printf("pushed %s@%s (%s, %s)", name, digest, mediaType, what)
 	}
 	h := w.Header()
 	h.Set("Location", "/v2/"+name+"/manifests/"+digest)
