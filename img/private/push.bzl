@@ -2,6 +2,7 @@
 
 load(":deploy.bzl", "deploy_operation")
 load(":providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo")
+load(":push_bes.bzl", "bes_outputs")
 load(":settings.bzl", "SettingValueInfo", "StampInfo")
 
 _TOOLCHAIN = "//toolchains:toolchain_type"
@@ -32,7 +33,12 @@ def _image_push_impl(ctx):
     # run` under --remote_download_minimal downloads no layer.
     runfiles = op.runfiles if strategy == "eager" else op.metadata_runfiles
     return [
-        DefaultInfo(executable = op.launcher, runfiles = runfiles),
+        DefaultInfo(
+            executable = op.launcher,
+            runfiles = runfiles,
+            # bes: a BES server pushes after `bazel build`, from these files.
+            files = bes_outputs(ctx, op) if strategy == "bes" else None,
+        ),
         DeployInfo(
             kind = "push",
             spec = op.spec,

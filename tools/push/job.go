@@ -71,6 +71,9 @@ type Job struct {
 	// ReadFile reads the spec's manifests, configs and layer metadata; nil
 	// means os.ReadFile.
 	ReadFile func(path string) ([]byte, error)
+	// ManifestsOnly writes the manifests and tags and no blob (PutManifests):
+	// the cas_registry strategy, whose registry serves blobs from the cache.
+	ManifestsOnly bool
 }
 
 // Run pushes a job. With a cache, it first asks the registry which layer
@@ -99,6 +102,15 @@ func (p *Pusher) run(j Job) (name.Digest, error) {
 	})
 	if err != nil {
 		return name.Digest{}, err
+	}
+	if j.ManifestsOnly {
+		// The registry checks that the cache has every blob, before it
+		// writes a manifest.
+		ref, err := p.PutManifests(img, j.Target)
+		if err != nil && j.Label != "" {
+			err = fmt.Errorf("%s: %w", j.Label, err)
+		}
+		return ref, err
 	}
 	if j.Cache != nil {
 		if err := p.checkCache(img, j); err != nil {

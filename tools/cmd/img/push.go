@@ -98,6 +98,8 @@ func pushOne(pusher *push.Pusher, root, specPath, configPath, strategy string, o
 		Spec:   spec,
 		Target: target,
 		Cache:  config.Cache(pusher.Context()),
+		// cas_registry: the registry serves the blobs from the cache.
+		ManifestsOnly: config.Strategy == push.CASRegistry,
 	})
 	push.ClearProgress(pusher.Meter)
 	if err != nil {

@@ -1,0 +1,118 @@
+package bes
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/rules-img/rules_img/tools/blob"
+	"github.com/rules-img/rules_img/tools/cas"
+	"github.com/rules-img/rules_img/tools/cas/castest"
+	"github.com/rules-img/rules_img/tools/deploy"
+)
+
+// builtTarget puts what a Bazel build with a remote cache leaves there for
+// a push target with the bes strategy, and returns the target as the
+// server finds it in the build's events.
+func builtTarget(t *testing.T, cache *castest.Cache, img v1.Image, registryHost string, withLayers bool) Target {
+	t.Helper()
+	files := Files{}
+	put := func(short string, data []byte) string {
+		path := "bazel-out/k8-fastbuild/bin/" + short
+		cache.Add(data)
+		files[path] = file{path: path, digest: cas.Of(data)}
+		return path
+	}
+	raw, _ := img.RawManifest()
+	cfg, _ := img.RawConfigFile()
+	m := deploy.ManifestFiles{Manifest: put("app.manifest.json", raw), Config: put("app.config.json", cfg), Descriptor: put("app.descriptor.json", []byte("{}"))}
+	layers, _ := img.Layers()
+	for i, l := range layers {
+		d, _ := l.Digest()
+		diff, _ := l.DiffID()
+		size, _ := l.Size()
+		mt, _ := l.MediaType()
+		if withLayers {
+			rc, _ := l.Compressed()
+			data, _ := io.ReadAll(rc)
+			cache.Add(data)
+		}
+		meta, _ := json.Marshal(blob.LayerMetadata{MediaType: string(mt), Digest: d.String(), Size: size, DiffID: diff.String()})
+		m.Layers = append(m.Layers, deploy.LayerFiles{Metadata: put(fmt.Sprintf("l%d.layer.json", i), meta)})
+	}
+	spec, _ := json.Marshal(deploy.Spec{Manifests: []deploy.ManifestFiles{m}})
+	config, _ := json.Marshal(map[string]any{
+		"label": "//:push", "registry": registryHost, "repository": "e2e/app",
+		"tags": []string{}, "tags_file": "push.tags.txt", "strategy": "bes",
+	})
+	return Target{
+		Label:  "//:push",
+		Spec:   put("push.bes.deploy.json", spec),
+		Config: put("push.bes.push.json", config),
+		Tags:   put("push.bes.tags.txt", []byte("latest\nv1\n")),
+		Files:  files,
+	}
+}
+
+func TestCachePusher(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	reg := httptest.NewServer(registry.New())
+	defer reg.Close()
+	host := strings.TrimPrefix(reg.URL, "http://")
+	cache := castest.New()
+	store, err := cas.Dial(context.Background(), cas.Config{URL: cache.ServeHTTP(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _ := random.Image(2048, 2)
+	target := builtTarget(t, cache, img, "registry.invalid:5000", true)
+
+	ref, err := CachePusher{Cache: store, Registry: host}.Push(context.Background(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := img.Digest()
+	if !strings.Contains(ref, "e2e/app@"+want.String()) || !strings.Contains(ref, "e2e/app:v1") {
+		t.Errorf("pushed %s", ref)
+	}
+	r, _ := name.ParseReference(host + "/e2e/app:v1")
+	pulled, err := remote.Image(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Image(pulled); err != nil {
+		t.Error(err)
+	}
+
+	// A layer the cache lacks: an error naming the target and the digest,
+	// and no tag.
+	other, _ := random.Image(1024, 1)
+	target = builtTarget(t, cache, other, host, false)
+	_, err = CachePusher{Cache: store}.Push(context.Background(), target)
+	layers, _ := other.Layers()
+	ld, _ := layers[0].Digest()
+	if err == nil || !strings.Contains(err.Error(), "//:push") || !strings.Contains(err.Error(), ld.String()) {
+		t.Errorf("a layer missing from the cache: %v", err)
+	}
+	d, _ := other.Digest()
+	if _, err := remote.Head(r.Context().Digest(d.String())); err == nil {
+		t.Error("the image was pushed without its layer")
+	}
+
+	// A file the build did not report.
+	delete(target.Files, target.Config)
+	if _, err := (CachePusher{Cache: store}).Push(context.Background(), target); err == nil || !strings.Contains(err.Error(), "reported no file") {
+		t.Errorf("no push settings: %v", err)
+	}
+}

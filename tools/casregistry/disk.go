@@ -1,0 +1,164 @@
+package casregistry
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"github.com/rules-img/rules_img/tools/cas"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// disk keeps manifests, tags and the sizes of known blobs below a
+// directory. Every file is written to a temporary name and renamed, so a
+// crash leaves either the old or the new file, never half of one:
+//
+//	blobs/sha256/<hex>                                    size of a blob the cache had, in decimal
+//	repositories/<name>/_manifests/revisions/sha256/<hex> media type, a newline, the manifest
+//	repositories/<name>/_manifests/tags/<tag>             the digest the tag names
+//
+// Repository name components never start with "_", and tags and hex digests
+// never with ".", so these names cannot collide with each other or with
+// the temporary files.
+type disk struct{ root string }
+
+func (d disk) repoDir(name string) string {
+	return filepath.Join(d.root, "repositories", filepath.FromSlash(name), "_manifests")
+}
+
+func (d disk) manifestPath(name, hex string) string {
+	return filepath.Join(d.repoDir(name), "revisions", "sha256", hex)
+}
+
+func (d disk) tagPath(name, tag string) string {
+	return filepath.Join(d.repoDir(name), "tags", tag)
+}
+
+func (d disk) sizePath(hex string) string {
+	return filepath.Join(d.root, "blobs", "sha256", hex)
+}
+
+// repoExists: a repository exists once a manifest was pushed to it.
+func (d disk) repoExists(name string) bool {
+	info, err := os.Stat(d.repoDir(name))
+	return err == nil && info.IsDir()
+}
+
+// manifest returns a manifest's media type and bytes; fs.ErrNotExist if
+// the repository has no such manifest.
+func (d disk) manifest(name, hex string) (string, []byte, error) {
+	data, err := os.ReadFile(d.manifestPath(name, hex))
+	if err != nil {
+		return "", nil, err
+	}
+	mediaType, raw, ok := bytes.Cut(data, []byte("\n"))
+	if !ok {
+		return "", nil, fmt.Errorf("manifest file %s is damaged: no media type line", d.manifestPath(name, hex))
+	}
+	return string(mediaType), raw, nil
+}
+
+func (d disk) putManifest(name, hex, mediaType string, raw []byte) error {
+	data := append([]byte(mediaType+"\n"), raw...)
+	return writeAtomic(d.manifestPath(name, hex), data)
+}
+
+// tag returns the hex digest a tag names; fs.ErrNotExist if none.
+func (d disk) tag(name, tag string) (string, error) {
+	data, err := os.ReadFile(d.tagPath(name, tag))
+	if err != nil {
+		return "", err
+	}
+	hex, ok := strings.CutPrefix(strings.TrimSpace(string(data)), "sha256:")
+	if !ok || !validHex(hex) {
+		return "", fmt.Errorf("tag file %s is damaged", d.tagPath(name, tag))
+	}
+	return hex, nil
+}
+
+func (d disk) putTag(name, tag, hex string) error {
+	return writeAtomic(d.tagPath(name, tag), []byte("sha256:"+hex+"\n"))
+}
+
+// tags lists a repository's tags in lexical order.
+func (d disk) tags(name string) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(d.repoDir(name), "tags"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var tags []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") {
+			tags = append(tags, e.Name())
+		}
+	}
+	sort.Strings(tags)
+	return tags, nil
+}
+
+// size returns the size of a blob that a manifest or an upload showed to
+// be in the cache; false if it is unknown here. REAPI caches need the size
+// to find a blob, and the blob URLs of the distribution API carry only the hash.
+func (d disk) size(hex string) (int64, bool) {
+	data, err := os.ReadFile(d.sizePath(hex))
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	return n, err == nil && n >= 0
+}
+
+func (d disk) putSize(dg cas.Digest) error {
+	if n, ok := d.size(dg.Hash); ok && n == dg.Size {
+		return nil
+	}
+	return writeAtomic(d.sizePath(dg.Hash), []byte(strconv.FormatInt(dg.Size, 10)+"\n"))
+}
+
+// writeAtomic writes data to a temporary file next to path, syncs it and
+// renames it over path.
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // no-op after the rename
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+func validHex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,224 @@
+package casregistry
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"github.com/rules-img/rules_img/tools/cas"
+	"hash"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Blob uploads. This registry stores no blob bytes: an upload is hashed as
+// it arrives and dropped. It succeeds when the bytes have the digest the
+// client names and the remote cache has that blob (Bazel put it there); a
+// blob the cache lacks is refused with UNSUPPORTED, before anything refers
+// to it. Cross-repository mounts succeed for any blob of the cache whose
+// size is known here.
+
+// maxUploads bounds the upload sessions open at once.
+const maxUploads = 1024
+
+type upload struct {
+	mu   sync.Mutex
+	name string
+	sum  hash.Hash
+	n    int64
+}
+
+type uploads struct {
+	mu       sync.Mutex
+	sessions map[string]*upload
+}
+
+func (u *uploads) start(name string) (string, *apiError) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", newError(http.StatusInternalServerError, "UNKNOWN", "%v", err)
+	}
+	id := hex.EncodeToString(b[:])
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.sessions) >= maxUploads {
+		return "", newError(http.StatusTooManyRequests, "TOOMANYREQUESTS", "%d uploads are open; finish or cancel some", maxUploads)
+	}
+	u.sessions[id] = &upload{name: name, sum: sha256.New()}
+	return id, nil
+}
+
+func (u *uploads) get(name, id string) (*upload, *apiError) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	up, ok := u.sessions[id]
+	if !ok || up.name != name {
+		return nil, newError(http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN", "no upload %q in repository %s", id, name)
+	}
+	return up, nil
+}
+
+func (u *uploads) end(id string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.sessions, id)
+}
+
+func uploadLocation(name, id string) string { return "/v2/" + name + "/blobs/uploads/" + id }
+
+// startUpload is POST /v2/<name>/blobs/uploads/: a mount (?mount=&from=),
+// a monolithic upload (?digest=), or the start of a session.
+func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, name, id string) *apiError {
+	if id != "" {
+		return unsupported("POST to an upload session; use PATCH or PUT")
+	}
+	q := r.URL.Query()
+	if mount := q.Get("mount"); mount != "" {
+		if hex, e := parseDigest(mount); e == nil {
+			if size, ok := s.disk.size(hex); ok {
+				missing, err := s.blobs.Missing(r.Context(), []cas.Digest{{Hash: hex, Size: size}})
+				if err != nil {
+					return cacheUnavailable(err)
+				}
+				if len(missing) == 0 {
+					blobCreated(w, name, mount)
+					return nil
+				}
+			}
+		}
+		// As the spec says: a mount that cannot be done becomes an upload.
+	}
+	id, e := s.uploads.start(name)
+	if e != nil {
+		return e
+	}
+	if digest := q.Get("digest"); digest != "" {
+		up, _ := s.uploads.get(name, id)
+		defer s.uploads.end(id)
+		return s.complete(w, r, up, digest)
+	}
+	w.Header().Set("Location", uploadLocation(name, id))
+	w.Header().Set("Docker-Upload-UUID", id)
+	w.Header().Set("Range", "0-0")
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// patchUpload is PATCH of a session: one chunk, in order.
+func (s *Server) patchUpload(w http.ResponseWriter, r *http.Request, name, id string) *apiError {
+	up, e := s.uploads.get(name, id)
+	if e != nil {
+		return e
+	}
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if cr := r.Header.Get("Content-Range"); cr != "" {
+		start, _, ok := strings.Cut(cr, "-")
+		if n, err := strconv.ParseInt(strings.TrimPrefix(start, "bytes="), 10, 64); !ok || err != nil || n != up.n {
+			w.Header().Set("Location", uploadLocation(name, id))
+			w.Header().Set("Range", rangeHeader(up.n))
+			return newError(http.StatusRequestedRangeNotSatisfiable, "BLOB_UPLOAD_INVALID",
+				"chunk at %q, but %d bytes were received: chunks must come in order", cr, up.n)
+		}
+	}
+	n, err := io.Copy(up.sum, r.Body)
+	up.n += n
+	if err != nil {
+		return newError(http.StatusBadRequest, "BLOB_UPLOAD_INVALID", "reading the chunk: %v", err)
+	}
+	w.Header().Set("Location", uploadLocation(name, id))
+	w.Header().Set("Docker-Upload-UUID", id)
+	w.Header().Set("Range", rangeHeader(up.n))
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// rangeHeader is the Range of an upload of n bytes ("0-0" when empty, as
+// registries answer).
+func rangeHeader(n int64) string {
+	if n == 0 {
+		return "0-0"
+	}
+	return fmt.Sprintf("0-%d", n-1)
+}
+
+// finishUpload is PUT of a session, with ?digest= and maybe a last chunk.
+func (s *Server) finishUpload(w http.ResponseWriter, r *http.Request, name, id string) *apiError {
+	up, e := s.uploads.get(name, id)
+	if e != nil {
+		return e
+	}
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	// The session ends here whatever happens, as the spec says of a failed PUT.
+	defer s.uploads.end(id)
+	return s.complete(w, r, up, r.URL.Query().Get("digest"))
+}
+
+// complete reads the last bytes of an upload and accepts it if they have
+// the digest and the cache has the blob.
+func (s *Server) complete(w http.ResponseWriter, r *http.Request, up *upload, digest string) *apiError {
+	hexWant, e := parseDigest(digest)
+	if e != nil {
+		return e
+	}
+	n, err := io.Copy(up.sum, r.Body)
+	up.n += n
+	if err != nil {
+		return newError(http.StatusBadRequest, "BLOB_UPLOAD_INVALID", "reading the upload: %v", err)
+	}
+	if got := hexSum(up.sum.Sum(nil)); got != hexWant {
+		return digestInvalid("the uploaded bytes have digest sha256:%s, not %s", got, digest)
+	}
+	d := cas.Digest{Hash: hexWant, Size: up.n}
+	missing, err := s.blobs.Missing(r.Context(), []cas.Digest{d})
+	if err != nil {
+		return cacheUnavailable(err)
+	}
+	if len(missing) > 0 {
+		return unsupported("blob %s (%d bytes) is not in the remote cache: this registry serves blobs from Bazel's remote cache and stores none itself; build the image with the cache (--remote_cache) so its blobs are there, or push it to another registry", digest, up.n)
+	}
+	if err := s.disk.putSize(d); err != nil {
+		return newError(http.StatusInternalServerError, "UNKNOWN", "%v", err)
+	}
+	blobCreated(w, up.name, digest)
+	return nil
+}
+
+func blobCreated(w http.ResponseWriter, name, digest string) {
+	w.Header().Set("Location", "/v2/"+name+"/blobs/"+digest)
+	w.Header().Set("Docker-Content-Digest", digest)
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+}
+
+// uploadStatus is GET of a session: how many bytes arrived.
+func (s *Server) uploadStatus(w http.ResponseWriter, r *http.Request, name, id string) *apiError {
+	up, e := s.uploads.get(name, id)
+	if e != nil {
+		return e
+	}
+	up.mu.Lock()
+	n := up.n
+	up.mu.Unlock()
+	w.Header().Set("Location", uploadLocation(name, id))
+	w.Header().Set("Docker-Upload-UUID", id)
+	w.Header().Set("Range", rangeHeader(n))
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// cancelUpload is DELETE of a session.
+func (s *Server) cancelUpload(w http.ResponseWriter, r *http.Request, name, id string) *apiError {
+	if _, e := s.uploads.get(name, id); e != nil {
+		return e
+	}
+	s.uploads.end(id)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,55 @@
+package push
+
+import (
+	"fmt"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/rules-img/rules_img/tools/registry"
+)
+
+// PutManifests writes t's manifests and tags and no blob, for a
+// cas_registry server: it serves every blob from the remote cache, and
+// checks that the cache has each one a manifest names. The manifests of an
+// index go first, by digest, then the index; the tags last.
+func (p *Pusher) PutManifests(t remote.Taggable, target Target) (name.Digest, error) {
+	if err := target.Validate(); err != nil {
+		return name.Digest{}, err
+	}
+	repo, err := name.NewRepository(target.Registry + "/" + target.Repository)
+	if err != nil {
+		return name.Digest{}, err
+	}
+	digest, err := digestOf(t)
+	if err != nil {
+		return name.Digest{}, err
+	}
+	ref := repo.Digest(digest.String())
+	src := registry.Source{Registry: target.Registry, Repository: target.Repository}
+	if idx, ok := t.(v1.ImageIndex); ok {
+		m, err := idx.IndexManifest()
+		if err != nil {
+			return ref, err
+		}
+		for _, d := range m.Manifests {
+			img, err := idx.Image(d.Digest)
+			if err != nil {
+				return ref, fmt.Errorf("manifest %s of the index: %w", d.Digest, err)
+			}
+			if err := remote.Put(repo.Digest(d.Digest.String()), img, p.opts...); err != nil {
+				return ref, explain(src, d.Digest.String(), err)
+			}
+		}
+	}
+	if err := remote.Put(ref, t, p.opts...); err != nil {
+		return ref, explain(src, digest.String(), err)
+	}
+	for _, tag := range target.Tags {
+		if err := remote.Put(repo.Tag(tag), t, p.opts...); err != nil {
+			return ref, explain(src, tag, err)
+		}
+	}
+	return ref, nil
+}
