@@ -7,6 +7,8 @@
 #
 #   apt, bookworm:  docker-registry apache2-utils busybox-static curl openssl
 #                   jq python3 ca-certificates
+#                   tzdata g++ file   (the distroless, C++ and Python examples
+#                   build their base images from these host files)
 #   apt, -t sid:    containerd runc skopeo umoci   (containerd 2.x: config v3)
 #                   docker.io (dockerd 25+: the containerd image store; the
 #                   package has no client, so docker-cli is added when no
@@ -42,7 +44,8 @@ SID_SOURCE=/etc/apt/sources.list.d/rules-img-sid.sources
 SID_PIN=/etc/apt/preferences.d/rules-img-sid.pref
 
 # NAME:MINIMUM (empty minimum = any version). Below the minimum counts as missing.
-PLAIN_PKGS=(docker-registry: apache2-utils: busybox-static: curl: openssl: jq: python3: ca-certificates:)
+PLAIN_PKGS=(docker-registry: apache2-utils: busybox-static: curl: openssl: jq: python3: ca-certificates:
+  tzdata: g++: file:)
 # containerd 2.0 is the first to read config version 3; bookworm has 1.6.
 # docker.io 25 is the first whose containerd image store loads OCI archives;
 # bookworm has 20.10.
