@@ -23,7 +23,7 @@ check "cc: the greeting library sits in the runfiles" test -f "$rootfs/app/bin/h
 interp=$(readelf -l bazel-bin/hello | sed -n 's/.*interpreter: \(.*\)]/\1/p')
 check "cc: the binary's interpreter ($interp) is in the image, through /lib64 -> usr/lib64" \
   test -f "$rootfs$interp" -a -L "$rootfs/lib64"
-base_manifest=$(bazel cquery --output=files @e2e_distroless//:cc 2>/dev/null | grep 'manifest\.json$')
+base_manifest=$(bazel cquery --output=files @e2e_distroless//cc 2>/dev/null | grep 'manifest\.json$')
 check_eq "cc: the image is the :cc base's 4 layers plus the app layer" \
   "$(jq -r '[.layers[].digest] | join(" ")' "$base_manifest" 2>&1) $(jq -r .digest bazel-bin/app_layer.layer.json)" \
   "$(jq -r '[.layers[].digest] | join(" ")' bazel-bin/image.manifest.json 2>&1)"

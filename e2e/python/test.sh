@@ -24,7 +24,7 @@ check "python: _repo_mapping maps the main repository's rules_python to it" \
   grep -qx ',rules_python,rules_python~' "$runfiles/_repo_mapping"
 check_eq "python: /usr/bin/python3 in the image is the host's interpreter" \
   "$(readlink /usr/bin/python3)" "$(readlink "$rootfs/usr/bin/python3" 2>&1)"
-base_manifest=$(bazel cquery --output=files @e2e_distroless//:python3 2>/dev/null | grep 'manifest\.json$')
+base_manifest=$(bazel cquery --output=files @e2e_distroless//python3 2>/dev/null | grep 'manifest\.json$')
 check_eq "python: the image is the :python3 base's 4 layers plus the app layer" \
   "$(jq -r '[.layers[].digest] | join(" ")' "$base_manifest" 2>&1) $(jq -r .digest bazel-bin/app_layer.layer.json)" \
   "$(jq -r '[.layers[].digest] | join(" ")' bazel-bin/image.manifest.json 2>&1)"
