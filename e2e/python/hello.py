@@ -9,6 +9,9 @@ import ssl
 import zoneinfo
 
 from lib import greeting
+
+# rules_python's runfiles library. The launcher puts each repository of the
+# runfiles on sys.path, so it is "python.runfiles" under Bzlmod.
 from python.runfiles import runfiles
 
 
