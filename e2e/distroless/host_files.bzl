@@ -197,7 +197,6 @@ host_files = repository_rule(
     ),
 )
 
-
 def _host_python_impl(rctx):
     name = rctx.attr.interpreter
     python = rctx.path(name) if name.startswith("/") else rctx.which(name)
