@@ -7,8 +7,6 @@
 #
 #   apt, bookworm:  docker-registry apache2-utils busybox-static curl openssl
 #                   jq python3 ca-certificates
-#                   tzdata g++ file   (the distroless, C++ and Python examples
-#                   build their base images from these host files)
 #   apt, -t sid:    containerd runc skopeo umoci   (containerd 2.x: config v3)
 #                   docker.io (dockerd 25+: the containerd image store; the
 #                   package has no client, so docker-cli is added when no
@@ -44,12 +42,16 @@ SID_SOURCE=/etc/apt/sources.list.d/rules-img-sid.sources
 SID_PIN=/etc/apt/preferences.d/rules-img-sid.pref
 
 # NAME:MINIMUM (empty minimum = any version). Below the minimum counts as missing.
-PLAIN_PKGS=(docker-registry: apache2-utils: busybox-static: curl: openssl: jq: python3: ca-certificates:
-  tzdata: g++: file:)
+PLAIN_PKGS=(docker-registry: apache2-utils: busybox-static: curl: openssl: jq: python3: ca-certificates:)
 # containerd 2.0 is the first to read config version 3; bookworm has 1.6.
 # docker.io 25 is the first whose containerd image store loads OCI archives;
 # bookworm has 20.10.
 SID_PKGS=(containerd:2.0 runc: skopeo: umoci: docker.io:25)
+
+# The distroless, C++ and Python examples (e2e/) build their base images
+# from the host's tzdata, CA certificates, busybox-static and Python, and
+# compile with the host's C++ toolchain.
+PLAIN_PKGS+=(tzdata: g++: file:)
 
 # missing_pkgs NAME:MIN...: print the names that are not installed at MIN or newer.
 # One dpkg-query for all of them keeps the fast path fast.
