@@ -50,6 +50,11 @@ PLAIN_PKGS=(docker-registry: apache2-utils: busybox-static: curl: openssl: jq: p
 # buildbox (buildbox-casd, casupload: a REAPI CAS for lazy pushes) is only in sid.
 SID_PKGS=(containerd:2.0 runc: skopeo: umoci: docker.io:25 buildbox:)
 
+# The distroless, C++ and Python examples (e2e/) build their base images
+# from the host's tzdata, CA certificates, busybox-static and Python, and
+# compile with the host's C++ toolchain.
+PLAIN_PKGS+=(tzdata: g++: file:)
+
 # missing_pkgs NAME:MIN...: print the names that are not installed at MIN or newer.
 # One dpkg-query for all of them keeps the fast path fast.
 missing_pkgs() {
