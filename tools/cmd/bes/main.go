@@ -14,10 +14,8 @@ import (
 	"fmt"
 	"log"
 	"net"
-	"net/url"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"google.golang.org/grpc"
@@ -25,19 +23,6 @@ import (
 	"github.com/rules-img/rules_img/tools/bes"
 	"github.com/rules-img/rules_img/tools/cas"
 )
-
-type headers map[string]string
-
-func (h headers) String() string { return fmt.Sprint(len(h), " headers") }
-
-func (h headers) Set(v string) error {
-	k, val, ok := strings.Cut(v, "=")
-	if !ok || k == "" {
-		return fmt.Errorf("--remote_header %q: want Name=Value", v)
-	}
-	h[k] = val
-	return nil
-}
 
 func main() {
 	if err := run(); err != nil {
@@ -48,17 +33,10 @@ func main() {
 
 func run() error {
 	c := cas.ConfigFromEnv()
-	if c.Headers == nil {
-		c.Headers = map[string]string{}
-	}
 	addr := flag.String("addr", "127.0.0.1:8980", "host:port to serve the Build Event Service on (port 0: any free port)")
 	addrFile := flag.String("addr_file", "", "write the address served on to this file once listening")
 	registry := flag.String("registry", "", "push to this registry instead of each target's (a mirror, or a test)")
-	flag.StringVar(&c.URL, "remote_cache", c.URL, "the cache Bazel builds with, as its --remote_cache; default $"+cas.EndpointEnv)
-	flag.StringVar(&c.InstanceName, "remote_instance_name", c.InstanceName, "REAPI instance name; default $"+cas.InstanceNameEnv)
-	flag.StringVar(&c.CredentialHelper, "credential_helper", c.CredentialHelper, "credential helper for the cache, as Bazel's; default $"+cas.CredentialHelperEnv)
-	flag.StringVar(&c.TLSCertificate, "tls_certificate", c.TLSCertificate, "PEM file of CAs to trust for the cache; default $"+cas.TLSCertificateEnv)
-	flag.Var(headers(c.Headers), "remote_header", "Name=Value header for the cache (repeatable)")
+	c.RegisterFlags(flag.CommandLine)
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", flag.Args())
@@ -84,7 +62,7 @@ func run() error {
 			return err
 		}
 	}
-	logger.Printf("serving on %s, files and blobs from %s", lis.Addr(), redacted(c.URL))
+	logger.Printf("serving on %s, files and blobs from %s", lis.Addr(), c.RedactedURL())
 	done := make(chan error, 1)
 	go func() { done <- g.Serve(lis) }()
 	select {
@@ -98,12 +76,4 @@ func run() error {
 		svc.Wait()
 		return nil
 	}
-}
-
-// redacted hides a password in a URL, for the log.
-func redacted(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	return raw
 }

@@ -13,29 +13,14 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/rules-img/rules_img/tools/cas"
 	"github.com/rules-img/rules_img/tools/casregistry"
 )
-
-type headers map[string]string
-
-func (h headers) String() string { return fmt.Sprint(len(h), " headers") }
-
-func (h headers) Set(v string) error {
-	k, val, ok := strings.Cut(v, "=")
-	if !ok || k == "" {
-		return fmt.Errorf("--remote_header %q: want Name=Value", v)
-	}
-	h[k] = val
-	return nil
-}
 
 func main() {
 	if err := run(); err != nil {
@@ -46,19 +31,12 @@ func main() {
 
 func run() error {
 	c := cas.ConfigFromEnv()
-	if c.Headers == nil {
-		c.Headers = map[string]string{}
-	}
 	addr := flag.String("addr", "127.0.0.1:5000", "host:port to serve the registry on (port 0: any free port)")
 	addrFile := flag.String("addr_file", "", "write the address served on to this file once listening")
 	dir := flag.String("dir", "", "directory for manifests and tags (created if absent)")
 	certFile := flag.String("tls_cert", "", "serve HTTPS with this certificate (PEM)")
 	keyFile := flag.String("tls_key", "", "the key of --tls_cert (PEM)")
-	flag.StringVar(&c.URL, "remote_cache", c.URL, "the cache, as Bazel's --remote_cache (grpc://, grpcs://, unix:, http://, https://); default $"+cas.EndpointEnv)
-	flag.StringVar(&c.InstanceName, "remote_instance_name", c.InstanceName, "REAPI instance name; default $"+cas.InstanceNameEnv)
-	flag.StringVar(&c.CredentialHelper, "credential_helper", c.CredentialHelper, "credential helper for the cache, as Bazel's; default $"+cas.CredentialHelperEnv)
-	flag.StringVar(&c.TLSCertificate, "tls_certificate", c.TLSCertificate, "PEM file of CAs to trust for the cache; default $"+cas.TLSCertificateEnv)
-	flag.Var(headers(c.Headers), "remote_header", "Name=Value header for the cache (repeatable)")
+	c.RegisterFlags(flag.CommandLine)
 	flag.Parse()
 	if *dir == "" {
 		return errors.New("--dir is required: the directory that keeps manifests and tags")
@@ -87,7 +65,7 @@ func run() error {
 			return err
 		}
 	}
-	logger.Printf("serving %s on %s, blobs from %s", *dir, lis.Addr(), redacted(c.URL))
+	logger.Printf("serving %s on %s, blobs from %s", *dir, lis.Addr(), c.RedactedURL())
 	done := make(chan error, 1)
 	go func() {
 		if *certFile != "" {
@@ -104,12 +82,4 @@ func run() error {
 		defer cancel()
 		return srv.Shutdown(shutdown)
 	}
-}
-
-// redacted hides a password in a URL, for the log.
-func redacted(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	return raw
 }
