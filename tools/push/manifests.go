@@ -15,18 +15,10 @@ import (
 // checks that the cache has each one a manifest names. The manifests of an
 // index go first, by digest, then the index; the tags last.
 func (p *Pusher) PutManifests(t remote.Taggable, target Target) (name.Digest, error) {
-	if err := target.Validate(); err != nil {
-		return name.Digest{}, err
-	}
-	repo, err := name.NewRepository(target.Registry + "/" + target.Repository)
+	repo, ref, err := destination(t, target)
 	if err != nil {
-		return name.Digest{}, err
+		return ref, err
 	}
-	digest, err := digestOf(t)
-	if err != nil {
-		return name.Digest{}, err
-	}
-	ref := repo.Digest(digest.String())
 	src := registry.Source{Registry: target.Registry, Repository: target.Repository}
 	if idx, ok := t.(v1.ImageIndex); ok {
 		m, err := idx.IndexManifest()
@@ -44,7 +36,7 @@ func (p *Pusher) PutManifests(t remote.Taggable, target Target) (name.Digest, er
 		}
 	}
 	if err := remote.Put(ref, t, p.opts...); err != nil {
-		return ref, explain(src, digest.String(), err)
+		return ref, explain(src, ref.DigestStr(), err)
 	}
 	for _, tag := range target.Tags {
 		if err := remote.Put(repo.Tag(tag), t, p.opts...); err != nil {

@@ -98,21 +98,13 @@ func (p *Pusher) RemoteOptions() []remote.Option { return p.opts }
 // Push uploads t's blobs and manifests under its digest, then writes each
 // tag, so that no tag ever names an image that is not whole.
 func (p *Pusher) Push(t remote.Taggable, target Target) (name.Digest, error) {
-	if err := target.Validate(); err != nil {
-		return name.Digest{}, err
-	}
-	repo, err := name.NewRepository(target.Registry + "/" + target.Repository)
+	repo, ref, err := destination(t, target)
 	if err != nil {
-		return name.Digest{}, err
+		return ref, err
 	}
-	digest, err := digestOf(t)
-	if err != nil {
-		return name.Digest{}, err
-	}
-	ref := repo.Digest(digest.String())
 	src := registry.Source{Registry: target.Registry, Repository: target.Repository}
 	if err := p.pusher.Push(p.ctx, ref, t); err != nil {
-		return ref, explain(src, digest.String(), err)
+		return ref, explain(src, ref.DigestStr(), err)
 	}
 	for _, tag := range target.Tags {
 		if err := p.pusher.Push(p.ctx, repo.Tag(tag), t); err != nil {
@@ -182,3 +174,19 @@ func digestOf(t remote.Taggable) (v1.Hash, error) {
 
 // Context is the context the Pusher was made with.
 func (p *Pusher) Context() context.Context { return p.ctx }
+
+// destination checks target and names t's repository and digest there.
+func destination(t remote.Taggable, target Target) (name.Repository, name.Digest, error) {
+	if err := target.Validate(); err != nil {
+		return name.Repository{}, name.Digest{}, err
+	}
+	repo, err := name.NewRepository(target.Registry + "/" + target.Repository)
+	if err != nil {
+		return repo, name.Digest{}, err
+	}
+	digest, err := digestOf(t)
+	if err != nil {
+		return repo, name.Digest{}, err
+	}
+	return repo, repo.Digest(digest.String()), nil
+}
