@@ -93,7 +93,7 @@ func writeArchive(w io.Writer, entries []treeEntry, prefix string) error {
 			Typeflag: e.hdr.Typeflag,
 			Name:     path.Join(prefix, e.hdr.Name),
 			Linkname: e.hdr.Linkname,
-			Mode:     e.hdr.Mode & 0o777,
+			Mode:     normalMode(e.hdr),
 			ModTime:  e.hdr.ModTime,
 			Format:   tar.FormatPAX,
 		}
@@ -119,6 +119,19 @@ func writeArchive(w io.Writer, entries []treeEntry, prefix string) error {
 	return zw.Close()
 }
 
+// normalMode is 0755 for directories and executables, 0644 for other
+// files: git records only the executable bit, and its archives apply the
+// umask of the machine (tar.umask).
+func normalMode(hdr *tar.Header) int64 {
+	switch {
+	case hdr.Typeflag == tar.TypeSymlink:
+		return 0o777
+	case hdr.Typeflag == tar.TypeDir || hdr.Mode&0o111 != 0:
+		return 0o755
+	}
+	return 0o644
+}
+
 // extractTree writes entries below dir, for building the binaries from
 // exactly the sources of the archive.
 func extractTree(entries []treeEntry, dir string) error {
@@ -130,7 +143,7 @@ func extractTree(entries []treeEntry, dir string) error {
 			err = os.MkdirAll(target, 0o755)
 		case tar.TypeReg:
 			if err = os.MkdirAll(filepath.Dir(target), 0o755); err == nil {
-				err = os.WriteFile(target, e.data, os.FileMode(e.hdr.Mode&0o777))
+				err = os.WriteFile(target, e.data, os.FileMode(normalMode(e.hdr)))
 			}
 		case tar.TypeSymlink:
 			if err = os.MkdirAll(filepath.Dir(target), 0o755); err == nil {
