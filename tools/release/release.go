@@ -148,7 +148,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := write("source.json", append(sourceJSON, '\n'), 0o644); err != nil {
 		return nil, err
 	}
-	if err := write("release_notes.md", releaseNotes(o.Version, archiveURL, res.ArchiveSHA256), 0o644); err != nil {
+	if err := write("release_notes.md", releaseNotes(o.Version, archiveURL, res.ArchiveSHA256, o.Platforms), 0o644); err != nil {
 		return nil, err
 	}
 	sums, err := checksums(o.OutDir, res.Files)
@@ -243,7 +243,11 @@ func checksums(dir string, names []string) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
-func releaseNotes(version, archiveURL, archiveSHA256 string) []byte {
+func releaseNotes(version, archiveURL, archiveSHA256 string, platforms []Platform) []byte {
+	names := make([]string, len(platforms))
+	for i, p := range platforms {
+		names[i] = p.String()
+	}
 	return []byte(fmt.Sprintf("## Using rules_img %[1]s\n\n"+
 		"With Bzlmod, in MODULE.bazel:\n\n"+
 		"```starlark\nbazel_dep(name = \"rules_img\", version = %[1]q)\n```\n\n"+
@@ -260,7 +264,7 @@ func releaseNotes(version, archiveURL, archiveSHA256 string) []byte {
 		"rules_img_dependencies()\n\n"+
 		"rules_img_register_toolchains()\n"+
 		"```\n\n"+
-		"The img tool comes prebuilt for linux, darwin and windows on amd64 and arm64 where this\n"+
-		"release has binaries (see prebuilt.lock.json), and is built from source with the host Go elsewhere.\n",
-		version, archiveURL, archiveSHA256, ArchivePrefix(version)))
+		"The img tool comes prebuilt for %[5]s (prebuilt.lock.json lists the binaries);\n"+
+		"on other machines it is built from source with the host Go.\n",
+		version, archiveURL, archiveSHA256, ArchivePrefix(version), strings.Join(names, ", ")))
 }
