@@ -59,4 +59,24 @@ if containerd_up "$work/ctd" 2>"$work/ctd.err"; then
 else
   fail "workspace: containerd starts" "$(cat "$work/ctd.err")"
 fi
+containerd_down
+
+# Prebuilt binaries from a lockfile: rules_img_register_toolchains(lockfile = ...).
+os=$(go env GOOS) arch=$(go env GOARCH)
+check "workspace: go build the img tool for a lockfile" \
+  env -C "$REPO_ROOT" CGO_ENABLED=0 go build -trimpath -o "$work/img" ./tools/cmd/img
+sha=$(sha256sum "$work/img" | cut -d' ' -f1)
+jq -n --arg url "file://$work/img" --arg sha "$sha" --arg os "$os" --arg cpu "$arch" \
+  '{binaries: [{os: $os, cpu: $cpu, url: $url, sha256: $sha}]}' >img_tool.lock.json
+sed -i 's#^rules_img_register_toolchains()#rules_img_register_toolchains(lockfile = "//:img_tool.lock.json")#' WORKSPACE.bazel
+check "workspace: bazel build //:image with the lockfile's binary (no cache: the actions run)" \
+  bazel build //:image //:app_layer --disk_cache=
+external=$(bazel info output_base 2>/dev/null)/external
+check_eq "workspace: the toolchain hub lists the lockfile's repository, no source build" "img_tool_${os}_${arch}" \
+  "$(grep -o '"repo": "[^"]*"' "$external/img_toolchains/toolchains.bzl" 2>&1 | cut -d'"' -f4 | paste -sd' ')"
+check_eq "workspace: the toolchain repository holds the locked binary" "$sha" \
+  "$(sha256sum "$external/img_tool_${os}_${arch}/img" 2>&1 | cut -d' ' -f1)"
+check "workspace: fetch the host tool (the pull rule's)" bazel fetch @img_host_tool//...
+check_eq "workspace: the host tool is the locked binary too" "$sha" \
+  "$(sha256sum "$external/img_host_tool/img" 2>&1 | cut -d' ' -f1)"
 finish
