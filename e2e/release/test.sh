@@ -23,8 +23,10 @@ dist=$work/dist
 # release DIR [ENV...]: the release command for this machine into DIR.
 release() {
   local out=$1; shift
+  # [snippet: release_command]
   env -C "$REPO_ROOT" "$@" go run ./tools/cmd/release --version "$version" --out "$out" \
     --platforms "$os/$arch" --url-template "file://$dist/{file}"
+  # [end snippet]
 }
 
 check "release: the release command builds for $os/$arch" release "$dist"
