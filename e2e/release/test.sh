@@ -46,7 +46,7 @@ check_eq "release: the archive's MODULE.bazel has the version" "    version = \"
 check_eq "release: the archive holds the release's lockfile" "$(cat "$dist/prebuilt.lock.json")" \
   "$(tar -xzOf "$dist/$prefix.tar.gz" "$prefix/toolchains/prebuilt.lock.json" 2>&1)"
 check_eq "release: the archive holds the committed tree, no more" \
-  "$(git -C "$REPO_ROOT" ls-files | sort)" \
+  "$(git -C "$REPO_ROOT" ls-tree -r --name-only HEAD | sort)" \
   "$(tar -tzf "$dist/$prefix.tar.gz" | grep -v '/$' | sed "s#^$prefix/##" | sort)"
 check_eq "release: source.json gives the archive's url and integrity" \
   "file://$dist/$prefix.tar.gz sha256-$(openssl dgst -sha256 -binary "$dist/$prefix.tar.gz" | base64 -w0)" \
