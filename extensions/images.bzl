@@ -11,7 +11,7 @@ The Go generator decides the repositories and writes their BUILD files.
 """
 
 load("//extensions:pull_attrs.bzl", "PULL_ATTRS", "pull_spec")
-load("//extensions:repositories.bzl", "IMG_HOST_TOOL", "generated_repo")
+load("//extensions:repositories.bzl", "generated_repo", "host_tool")
 
 _HUB = "images"
 
@@ -41,7 +41,7 @@ def _request(mctx):
 
 def _images_impl(mctx):
     mctx.file("request.json", json.encode(_request(mctx)))
-    result = mctx.execute([mctx.path(IMG_HOST_TOOL), "generate", "--request", "request.json", "--out", "plan.json"])
+    result = mctx.execute([host_tool(mctx), "generate", "--request", "request.json", "--out", "plan.json"])
     if result.return_code != 0:
         fail("images extension: %s" % result.stderr.strip())
     for repo in json.decode(mctx.read("plan.json"))["repos"]:

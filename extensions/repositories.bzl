@@ -4,10 +4,15 @@ that the images extension plans."""
 load(":pull_attrs.bzl", "PULL_ATTRS", "pull_spec")
 
 # The img tool for this machine (prebuilt, or built from source).
-IMG_HOST_TOOL = Label("@img_host_tool//:img")
+_IMG_HOST_TOOL = Label("@img_host_tool//:img")
+_IMG_HOST_TOOL_WINDOWS = Label("@img_host_tool//:img.exe")
+
+def host_tool(ctx):
+    """The path of the img tool for this machine, for a module or repository context."""
+    return ctx.path(_IMG_HOST_TOOL_WINDOWS if ctx.os.name.lower().startswith("windows") else _IMG_HOST_TOOL)
 
 def _run(rctx, what, args):
-    result = rctx.execute([rctx.path(IMG_HOST_TOOL)] + args, quiet = True, timeout = 600)
+    result = rctx.execute([host_tool(rctx)] + args, quiet = True, timeout = 600)
     if result.return_code != 0:
         fail("%s: %s" % (what, result.stderr.strip()))
 

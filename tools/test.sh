@@ -12,10 +12,10 @@ IMG_TEST_RESULTS=$(mktemp)
 . "$root/e2e/lib.sh"
 
 # Static checks.
-check_eq "gofmt: every Go file is formatted" "" "$(gofmt -l tools bench 2>&1)"
+check_eq "gofmt: every Go file is formatted" "" "$(gofmt -l tools bench generator 2>&1)"
 check "go vet ./..." go vet ./...
 check "buildifier: every Starlark file is formatted and lint-clean" \
-  buildifier -mode=check -lint=warn -r img toolchains e2e docs MODULE.bazel BUILD.bazel
+  buildifier -mode=check -lint=warn -r img toolchains extensions e2e docs MODULE.bazel BUILD.bazel
 
 # Go unit tests, one result per package.
 go_log=$(mktemp)

@@ -1,4 +1,12 @@
-"""Repository rules behind the img toolchains: prebuilt, source build and hub."""
+"""Repository rules behind the img toolchains: prebuilt, source build and hub.
+
+img_prebuilt, img_source_build and img_toolchains_hub are created by the
+img_tool module extension, which reads the lockfile itself. The img_locked_*
+rules are their WORKSPACE counterparts: a WORKSPACE macro cannot read files,
+so they read the lockfile when they are fetched, and do the same work.
+"""
+
+load(":lockfile.bzl", "host_platform", "plan_toolchains", "read_lockfile")
 
 _TOOL_BUILD = """\
 load("@rules_img//toolchains:toolchain.bzl", "img_toolchain")
@@ -11,52 +19,39 @@ img_toolchain(
 """
 
 def _binary_name(os):
-    return "img.exe" if os == "windows" else "img"
+    return "img.exe" if os.lower().startswith("windows") else "img"
 
-def _img_prebuilt_impl(rctx):
-    binary = _binary_name(rctx.attr.os)
-    where = "%s in %s" % (rctx.attr.entry, rctx.attr.lockfile)
+def _download_tool(rctx, url, sha256, os, where):
+    binary = _binary_name(os)
     got = rctx.download(
-        url = rctx.attr.url,
+        url = url,
         output = binary,
-        sha256 = rctx.attr.sha256,
+        sha256 = sha256,
         executable = True,
         allow_fail = True,
     )
     if not got.success:
         # Download again without a checksum to tell a wrong sha256 from a bad url.
-        probe = rctx.download(url = rctx.attr.url, output = "probe", allow_fail = True)
+        probe = rctx.download(url = url, output = "probe", allow_fail = True)
         if probe.success:
             rctx.delete("probe")
             fail(("img toolchain: %s has sha256 %s, but %s downloads with sha256 %s. " +
                   "Fix the sha256 of that entry, or its url if it points at the wrong binary.") % (
                 where,
-                rctx.attr.sha256,
-                rctx.attr.url,
+                sha256,
+                url,
                 probe.sha256,
             ))
-        fail("img toolchain: cannot download %s, the url of %s. Check the url, or the network." % (rctx.attr.url, where))
+        fail("img toolchain: cannot download %s, the url of %s. Check the url, or the network." % (url, where))
     rctx.file("BUILD.bazel", _TOOL_BUILD.format(binary = binary))
 
-img_prebuilt = repository_rule(
-    implementation = _img_prebuilt_impl,
-    doc = "Downloads one prebuilt img binary and checks its sha256.",
-    attrs = {
-        "url": attr.string(mandatory = True),
-        "sha256": attr.string(mandatory = True),
-        "os": attr.string(mandatory = True),
-        "lockfile": attr.string(doc = "The lockfile, for error messages."),
-        "entry": attr.string(doc = "The lockfile entry, for error messages."),
-    },
-)
-
-def _img_source_build_impl(rctx):
+def _build_tool(rctx):
     root = rctx.path(Label("//:go.mod")).dirname
     go = rctx.which("go")
     if not go:
         fail(("img toolchain: there is no prebuilt img binary for this machine, and building it from " +
-              "source needs Go 1.26 or newer on PATH. Install Go, or register a prebuilt lockfile with " +
-              "img_tool.prebuilt(lockfile = ...) in MODULE.bazel."))
+              "source needs Go 1.26 or newer on PATH. Install Go, or use a lockfile of prebuilt binaries " +
+              "that lists this machine."))
 
     # Rebuild when the tool's sources change.
     rctx.watch_tree(root.get_child("tools"))
@@ -79,8 +74,26 @@ def _img_source_build_impl(rctx):
         fail("img toolchain: `go build ./tools/cmd/img` in %s failed:\n%s%s" % (root, result.stdout, result.stderr))
     rctx.file("BUILD.bazel", _TOOL_BUILD.format(binary = binary))
 
+def _where(entry, lockfile):
+    return "%s in %s" % (entry, lockfile)
+
+def _img_prebuilt_impl(rctx):
+    _download_tool(rctx, rctx.attr.url, rctx.attr.sha256, rctx.attr.os, _where(rctx.attr.entry, rctx.attr.lockfile))
+
+img_prebuilt = repository_rule(
+    implementation = _img_prebuilt_impl,
+    doc = "Downloads one prebuilt img binary and checks its sha256.",
+    attrs = {
+        "url": attr.string(mandatory = True),
+        "sha256": attr.string(mandatory = True),
+        "os": attr.string(mandatory = True),
+        "lockfile": attr.string(doc = "The lockfile, for error messages."),
+        "entry": attr.string(doc = "The lockfile entry, for error messages."),
+    },
+)
+
 img_source_build = repository_rule(
-    implementation = _img_source_build_impl,
+    implementation = _build_tool,
     doc = "Builds the img tool with the host's `go build`, CGO disabled.",
     environ = ["PATH", "GOPROXY", "GOPATH", "GOMODCACHE", "GOCACHE"],
 )
@@ -92,13 +105,64 @@ load(":toolchains.bzl", "TOOLCHAINS")
 declare_toolchains(TOOLCHAINS)
 """
 
-def _img_toolchains_hub_impl(rctx):
+def _write_hub(rctx, toolchains):
     # JSON lists of string dicts are also valid Starlark.
-    rctx.file("toolchains.bzl", "TOOLCHAINS = %s\n" % json.encode_indent(json.decode(rctx.attr.toolchains)))
+    rctx.file("toolchains.bzl", "TOOLCHAINS = %s\n" % json.encode_indent(toolchains))
     rctx.file("BUILD.bazel", _HUB_BUILD)
+
+def _img_toolchains_hub_impl(rctx):
+    _write_hub(rctx, json.decode(rctx.attr.toolchains))
 
 img_toolchains_hub = repository_rule(
     implementation = _img_toolchains_hub_impl,
     doc = "Holds the toolchain() declarations of every img tool repository.",
     attrs = {"toolchains": attr.string(doc = "JSON list of {repo, os, cpu}.")},
+)
+
+def _locked_entries(rctx):
+    return read_lockfile(rctx, rctx.attr.lockfile) if rctx.attr.lockfile else []
+
+def _img_locked_tool_impl(rctx):
+    if rctx.attr.host:
+        want = host_platform(rctx)
+    else:
+        want = (rctx.attr.os, rctx.attr.cpu)
+    found = [e for e in _locked_entries(rctx) if (e["os"], e["cpu"]) == want]
+    if found:
+        e = found[0]
+        _download_tool(rctx, e["url"], e["sha256"], e["os"], _where(e["entry"], rctx.attr.lockfile))
+    elif rctx.attr.host:
+        _build_tool(rctx)
+    else:
+        fail("img toolchain: %s has no binary for %s/%s. Add one, or build on a machine it lists." % (
+            rctx.attr.lockfile,
+            want[0],
+            want[1],
+        ))
+
+img_locked_tool = repository_rule(
+    implementation = _img_locked_tool_impl,
+    doc = """The img binary for one platform, from a lockfile (WORKSPACE).
+
+With host = True, the binary for this machine: downloaded when the lockfile
+lists it, otherwise built from source with the host Go.""",
+    attrs = {
+        "lockfile": attr.label(doc = "The lockfile; none builds the host tool from source."),
+        "os": attr.string(doc = "GOOS of the binary, unless host."),
+        "cpu": attr.string(doc = "GOARCH of the binary, unless host."),
+        "host": attr.bool(doc = "The binary for this machine."),
+    },
+    environ = ["PATH", "GOPROXY", "GOPATH", "GOMODCACHE", "GOCACHE"],
+)
+
+def _img_locked_toolchains_hub_impl(rctx):
+    toolchains, _ = plan_toolchains(_locked_entries(rctx), host_platform(rctx))
+    _write_hub(rctx, toolchains)
+
+img_locked_toolchains_hub = repository_rule(
+    implementation = _img_locked_toolchains_hub_impl,
+    doc = "The toolchain() declarations for a lockfile's platforms, and the host (WORKSPACE).",
+    attrs = {
+        "lockfile": attr.label(doc = "The lockfile; none builds the host tool from source."),
+    },
 )

@@ -27,6 +27,7 @@ var subcommands = map[string]subcommand{
 	"stamp":       {runStamp, "expand {VAR} from Bazel's workspace status"},
 	"deploy":      {runDeploy, "run the pushes and loads of a multi_deploy"},
 	"load":        {runLoad, "load an image or index into containerd, docker or podman (bazel run of image_load)"},
+	"version":     {runVersion, "print the version of this img tool"},
 }
 
 func main() {

@@ -1,0 +1,20 @@
+"""WORKSPACE macro: the repositories rules_img needs."""
+
+load("@bazel_tools//tools/build_defs/repo:http.bzl", "http_archive")
+load("@bazel_tools//tools/build_defs/repo:utils.bzl", "maybe")
+
+def rules_img_dependencies():
+    """Declares the repositories rules_img needs, unless already declared.
+
+    Declare your own version of a dependency before calling this to use it
+    instead. Today that is only `platforms`, the same version as MODULE.bazel.
+    """
+    maybe(
+        http_archive,
+        name = "platforms",
+        sha256 = "218efe8ee736d26a3572663b374a253c012b716d8af0c07e842e82f238a0a7ee",
+        urls = [
+            "https://mirror.bazel.build/github.com/bazelbuild/platforms/releases/download/0.0.10/platforms-0.0.10.tar.gz",
+            "https://github.com/bazelbuild/platforms/releases/download/0.0.10/platforms-0.0.10.tar.gz",
+        ],
+    )
