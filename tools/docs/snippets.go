@@ -61,8 +61,7 @@ func Regions(root string) (map[string]Region, error) {
 			}
 			return nil
 		}
-		name := d.Name()
-		if name != "BUILD.bazel" && name != "BUILD" && name != "MODULE.bazel" && !strings.HasSuffix(name, ".bzl") {
+		if !isStarlark(d.Name()) {
 			return nil
 		}
 		data, err := os.ReadFile(path)
@@ -292,4 +291,13 @@ func expected(file string, lines []string, i int, regions map[string]Region) (st
 		}
 	}
 	return text, ""
+}
+
+// isStarlark reports whether a file of this name holds Starlark.
+func isStarlark(name string) bool {
+	switch name {
+	case "BUILD.bazel", "BUILD", "MODULE.bazel", "WORKSPACE.bazel", "WORKSPACE":
+		return true
+	}
+	return strings.HasSuffix(name, ".bzl")
 }

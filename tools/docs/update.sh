@@ -31,14 +31,15 @@ done
 
 gen=$(mktemp -d)
 trap 'rm -rf "$gen"' EXIT
+# The commands are chained with &&: set -e does not apply on the left of ||.
 (
-  cd docs
-  bazel build //:reference
-  for f in $(bazel cquery //:reference --output=files 2>/dev/null); do
-    cp "$f" "$gen/$(basename "$f")"
-  done
-  bazel query '@rules_img//img/settings:*' --output=build >"$gen/settings.query" 2>/dev/null
+  cd docs &&
+    bazel build //:reference &&
+    bazel cquery //:reference --output=files >"$gen/files" &&
+    while read -r f; do cp "$f" "$gen/$(basename "$f")" || exit 1; done <"$gen/files" &&
+    bazel query '@rules_img//img/settings:*' --output=build >"$gen/settings.query"
 ) 2>"$gen/bazel.log" || { cat "$gen/bazel.log" >&2; die "building the reference failed (log above)"; }
+rm "$gen/files"
 go run ./tools/docs/cmd/docgen settings img/settings/BUILD.bazel "$gen/settings.query" >"$gen/settings.md"
 rm "$gen/settings.query" "$gen/bazel.log"
 
