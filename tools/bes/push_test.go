@@ -105,6 +105,9 @@ func TestCachePusher(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "//:push") || !strings.Contains(err.Error(), ld.String()) {
 		t.Errorf("a layer missing from the cache: %v", err)
 	}
+	if err != nil && strings.Count(err.Error(), "//:push:") != 1 {
+		t.Errorf("the label is not given once: %v", err)
+	}
 	d, _ := other.Digest()
 	if _, err := remote.Head(r.Context().Digest(d.String())); err == nil {
 		t.Error("the image was pushed without its layer")
@@ -112,7 +115,8 @@ func TestCachePusher(t *testing.T) {
 
 	// A file the build did not report.
 	delete(target.Files, target.Config)
-	if _, err := (CachePusher{Cache: store}).Push(context.Background(), target); err == nil || !strings.Contains(err.Error(), "reported no file") {
+	if _, err := (CachePusher{Cache: store}).Push(context.Background(), target); err == nil || !strings.Contains(err.Error(), "reported no file") ||
+		!strings.HasPrefix(err.Error(), "//:push: ") {
 		t.Errorf("no push settings: %v", err)
 	}
 }

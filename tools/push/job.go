@@ -106,11 +106,7 @@ func (p *Pusher) run(j Job) (name.Digest, error) {
 	if j.ManifestsOnly {
 		// The registry checks that the cache has every blob, before it
 		// writes a manifest.
-		ref, err := p.PutManifests(img, j.Target)
-		if err != nil && j.Label != "" {
-			err = fmt.Errorf("%s: %w", j.Label, err)
-		}
-		return ref, err
+		return p.PutManifests(img, j.Target)
 	}
 	if j.Cache != nil {
 		if err := p.checkCache(img, j); err != nil {

@@ -195,3 +195,20 @@ func deadAddress(t *testing.T) string {
 	l.Close()
 	return addr
 }
+
+// Run names the target once, whatever the strategy.
+func TestErrorsNameTheTargetOnce(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	cache := castest.New()
+	img, _ := random.Image(1024, 1)
+	spec := lazySpec(t, img, cache)
+	host := deadAddress(t)
+	for _, manifestsOnly := range []bool{false, true} {
+		p, _ := New(context.Background(), nil, nil)
+		_, err := p.Run(Job{Label: "//app:push", Spec: spec, Target: Target{Registry: host, Repository: "app"},
+			Cache: cas.Lazy(context.Background(), cas.Config{URL: cache.ServeHTTP(t)}), ManifestsOnly: manifestsOnly})
+		if err == nil || strings.Count(err.Error(), "//app:push:") != 1 {
+			t.Errorf("ManifestsOnly=%v: err = %v, want the label once", manifestsOnly, err)
+		}
+	}
+}
