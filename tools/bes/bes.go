@@ -232,6 +232,8 @@ func (inv *invocation) take(seq int64, ev *build.BuildEvent, s *Service) error {
 			}
 			return nil
 		}
+		// Bazel's asynchronous cache uploads may still be under way: the
+		// pusher waits for blobs that are not in the cache yet.
 		s.push(inv.id, targets)
 	}
 	return nil

@@ -2,9 +2,11 @@ package bes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/rules-img/rules_img/tools/cas"
 	"github.com/rules-img/rules_img/tools/deploy"
@@ -24,12 +26,44 @@ type CachePusher struct {
 	Cache cas.Store
 	// Registry, if set, replaces every target's registry (a mirror, or a test).
 	Registry string
+	// NotFoundWait bounds how long a push is retried while a blob is not
+	// in the cache: Bazel uploads outputs asynchronously, and may report a
+	// build finished before its uploads are. Zero means DefaultNotFoundWait;
+	// negative, no retry.
+	NotFoundWait time.Duration
 }
 
-// Push reads the target's spec and settings from the cache and pushes its
-// image, streaming the layers the registry lacks from the cache. Its
-// errors start with the target's label.
+// DefaultNotFoundWait is how long a push waits for blobs that Bazel is
+// still uploading.
+const DefaultNotFoundWait = 60 * time.Second
+
+// Push pushes t, again with backoff while a file or blob it needs is not
+// yet in the cache (nothing is written to the registry before every blob
+// is known to be there). Its errors start with the target's label.
 func (c CachePusher) Push(ctx context.Context, t Target) (string, error) {
+	wait := c.NotFoundWait
+	if wait == 0 {
+		wait = DefaultNotFoundWait
+	}
+	deadline := time.Now().Add(wait)
+	delay := 250 * time.Millisecond
+	for {
+		ref, err := c.pushOnce(ctx, t)
+		if !errors.Is(err, cas.ErrNotFound) || time.Now().Add(delay).After(deadline) {
+			return ref, err
+		}
+		select {
+		case <-ctx.Done():
+			return ref, err
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+// pushOnce reads the target's spec and settings from the cache and pushes
+// its image, streaming the layers the registry lacks from the cache.
+func (c CachePusher) pushOnce(ctx context.Context, t Target) (string, error) {
 	read := func(path string) ([]byte, error) {
 		d, err := t.Files.Digest(path)
 		if err != nil {

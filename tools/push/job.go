@@ -169,12 +169,20 @@ func (p *Pusher) checkCache(t remote.Taggable, j Job) error {
 		for _, d := range missing {
 			names = append(names, d.OCI())
 		}
-		return fmt.Errorf("the remote cache %v lacks layer blob %s, which %s does not have either; nothing was pushed. "+
+		return missingError(fmt.Sprintf("the remote cache %v lacks layer blob %s, which %s does not have either; nothing was pushed. "+
 			"Build %s with this remote cache (it uploads the layers), or push with --@rules_img//img/settings:push_strategy=eager",
-			j.Cache, strings.Join(names, ", "), repo, or(j.Label, "the image"))
+			j.Cache, strings.Join(names, ", "), repo, or(j.Label, "the image")))
 	}
 	return nil
 }
+
+// missingError says that blobs are missing from the remote cache: it is
+// cas.ErrNotFound, so that callers can wait for uploads still under way.
+type missingError string
+
+func (e missingError) Error() string { return string(e) }
+
+func (e missingError) Is(target error) bool { return target == cas.ErrNotFound }
 
 // lackingBlobs asks the registry, with HEAD, which blobs repo lacks.
 func (p *Pusher) lackingBlobs(repo name.Repository, blobs []v1.Descriptor) ([]v1.Descriptor, error) {
