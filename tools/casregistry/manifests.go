@@ -3,7 +3,6 @@ package casregistry
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,7 +87,7 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, name, ref s
 	if len(raw) > maxManifestSize {
 		return newError(http.StatusRequestEntityTooLarge, "SIZE_INVALID", "the manifest is larger than %d bytes", maxManifestSize)
 	}
-	hex := hexSum(sha256Sum(raw))
+	hex := cas.Of(raw).Hash
 	digest := "sha256:" + hex
 	tag := ""
 	if strings.Contains(ref, ":") {
@@ -148,11 +147,6 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, name, ref s
 	h.Set("Docker-Content-Digest", digest)
 	w.WriteHeader(http.StatusCreated)
 	return nil
-}
-
-func sha256Sum(b []byte) []byte {
-	s := sha256.Sum256(b)
-	return s[:]
 }
 
 // manifestMediaType takes the media type from Content-Type, or else from

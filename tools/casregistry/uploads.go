@@ -197,7 +197,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, up *upload, di
 	if err != nil {
 		return newError(http.StatusBadRequest, "BLOB_UPLOAD_INVALID", "reading the upload: %v", err)
 	}
-	if got := hexSum(up.sum.Sum(nil)); got != hexWant {
+	if got := hex.EncodeToString(up.sum.Sum(nil)); got != hexWant {
 		return digestInvalid("the uploaded bytes have digest sha256:%s, not %s", got, digest)
 	}
 	d := cas.Digest{Hash: hexWant, Size: up.n}
