@@ -256,18 +256,11 @@ func readLayerMetadata(path string, o Options) (blob.LayerMetadata, error) {
 	if o.ReadFile == nil {
 		return blob.ReadLayerMetadata(path)
 	}
-	var m blob.LayerMetadata
 	data, err := o.ReadFile(path)
 	if err != nil {
-		return m, err
+		return blob.LayerMetadata{}, err
 	}
-	if err := json.Unmarshal(data, &m); err != nil {
-		return m, fmt.Errorf("layer metadata %s: %w", path, err)
-	}
-	if err := m.Validate(); err != nil {
-		return m, fmt.Errorf("layer metadata %s: %w", path, err)
-	}
-	return m, nil
+	return blob.ParseLayerMetadata(data, path)
 }
 
 // describedLayer is a registry layer that answers size, media type and
