@@ -235,12 +235,18 @@ func (p *Pusher) lackingBlobs(repo name.Repository, blobs []v1.Descriptor) ([]v1
 // Unreachable says that a registry could not be reached when err is a
 // network error, and otherwise returns err naming the registry.
 func Unreachable(registry string, err error) error {
-	var opErr *net.OpError
-	var dnsErr *net.DNSError
-	if errors.As(err, &opErr) || errors.As(err, &dnsErr) || errors.Is(err, os.ErrDeadlineExceeded) {
+	if unreachable(err) {
 		return fmt.Errorf("registry %s is not reachable; check that it runs and that the address is right: %w", registry, err)
 	}
 	return fmt.Errorf("registry %s: %w", registry, err)
+}
+
+// unreachable tells whether err is a failure to reach a server (refused,
+// unknown host, timed out) rather than an answer from it.
+func unreachable(err error) bool {
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
+	return errors.As(err, &opErr) || errors.As(err, &dnsErr) || errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 func or(s, fallback string) string {
