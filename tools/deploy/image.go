@@ -263,6 +263,18 @@ func readLayerMetadata(path string, o Options) (blob.LayerMetadata, error) {
 	return blob.ParseLayerMetadata(data, path)
 }
 
+// SourceOf tells whether l is read from a source registry (a layer of a
+// pulled base, shallow or not) rather than from a file or the remote
+// cache, and names it there.
+func SourceOf(l v1.Layer) (name.Digest, bool) {
+	if m, ok := l.(*remote.MountableLayer); ok {
+		if _, ok := m.Layer.(*describedLayer); ok {
+			return m.Reference.(name.Digest), true
+		}
+	}
+	return name.Digest{}, false
+}
+
 // describedLayer is a registry layer that answers size, media type and
 // diff_id from the manifest and config rather than asking the registry.
 type describedLayer struct {

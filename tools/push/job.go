@@ -91,6 +91,20 @@ func (p *Pusher) run(j Job) (name.Digest, error) {
 	if err := j.Target.Validate(); err != nil {
 		return name.Digest{}, err
 	}
+	if j.Cache == nil && !j.ManifestsOnly {
+		// Eager reads the blob files: a target built for another strategy
+		// has none, and would fail halfway through the push.
+		if missing := j.Spec.MissingBlobFiles(); len(missing) > 0 {
+			more := ""
+			if len(missing) > 1 {
+				more = fmt.Sprintf(" (nor %d more)", len(missing)-1)
+			}
+			return name.Digest{}, fmt.Errorf("the eager strategy reads layer blobs from the runfiles, but %s is not there%s: "+
+				"the target was built with a push strategy that leaves the blobs in the remote cache. Build it with "+
+				"--@rules_img//img/settings:push_strategy=eager (or strategy = \"eager\") to push it eagerly, or push it with its own strategy",
+				missing[0], more)
+		}
+	}
 	img, err := j.Spec.Taggable(deploy.Options{
 		Remote:      p.opts,
 		Destination: j.Target.Registry,
@@ -104,6 +118,9 @@ func (p *Pusher) run(j Job) (name.Digest, error) {
 		return name.Digest{}, err
 	}
 	if j.ManifestsOnly {
+		if err := refuseSourceLayers(img); err != nil {
+			return name.Digest{}, err
+		}
 		// The registry checks that the cache has every blob, before it
 		// writes a manifest.
 		return p.PutManifests(img, j.Target)
@@ -114,6 +131,28 @@ func (p *Pusher) run(j Job) (name.Digest, error) {
 		}
 	}
 	return p.Push(img, j.Target)
+}
+
+// refuseSourceLayers fails for an image with layers of a pulled base,
+// read from its registry: a cas-registry serves blobs from the remote cache
+// only, and would refuse the manifest, maybe after an index's first
+// manifests were written.
+func refuseSourceLayers(t remote.Taggable) error {
+	for _, img := range imagesOf(t) {
+		layers, err := img.Layers()
+		if err != nil {
+			return err
+		}
+		for _, l := range layers {
+			if src, ok := deploy.SourceOf(l); ok {
+				return fmt.Errorf("layer %s comes from the base image's registry (%s), not the remote cache, and a cas-registry "+
+					"serves blobs from the remote cache only; nothing was pushed. Push this target with the lazy strategy "+
+					"(--@rules_img//img/settings:push_strategy=lazy, or --strategy=lazy at run time), which copies base layers "+
+					"from their registry", src.DigestStr(), src.Context())
+			}
+		}
+	}
+	return nil
 }
 
 // checkCache fails if a layer blob that must be streamed from the cache is
