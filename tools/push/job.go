@@ -118,7 +118,7 @@ func (p *Pusher) run(j Job) (name.Digest, error) {
 		return name.Digest{}, err
 	}
 	if j.ManifestsOnly {
-		if err := refuseSourceLayers(img); err != nil {
+		if err := p.refuseSourceLayers(img, j.Cache); err != nil {
 			return name.Digest{}, err
 		}
 		// The registry checks that the cache has every blob, before it
@@ -133,26 +133,49 @@ func (p *Pusher) run(j Job) (name.Digest, error) {
 	return p.Push(img, j.Target)
 }
 
-// refuseSourceLayers fails for an image with layers of a pulled base,
-// read from its registry: a cas-registry serves blobs from the remote cache
-// only, and would refuse the manifest, maybe after an index's first
-// manifests were written.
-func refuseSourceLayers(t remote.Taggable) error {
+// refuseSourceLayers fails for an image with layers of a pulled base that
+// are not in the remote cache (shallow ones, which Bazel never
+// downloaded): a cas-registry serves blobs from the cache only, and would
+// refuse the manifest, maybe after an index's first manifests were written.
+func (p *Pusher) refuseSourceLayers(t remote.Taggable, cache cas.Store) error {
+	sources := map[cas.Digest]name.Digest{}
+	var ds []cas.Digest
 	for _, img := range imagesOf(t) {
 		layers, err := img.Layers()
 		if err != nil {
 			return err
 		}
 		for _, l := range layers {
-			if src, ok := deploy.SourceOf(l); ok {
-				return fmt.Errorf("layer %s comes from the base image's registry (%s), not the remote cache, and a cas-registry "+
-					"serves blobs from the remote cache only; nothing was pushed. Push this target with the lazy strategy "+
-					"(--@rules_img//img/settings:push_strategy=lazy, or --strategy=lazy at run time), which copies base layers "+
-					"from their registry", src.DigestStr(), src.Context())
+			src, ok := deploy.SourceOf(l)
+			if !ok {
+				continue
+			}
+			size, err := l.Size()
+			if err != nil {
+				return err
+			}
+			d, err := cas.ParseOCI(src.DigestStr(), size)
+			if err != nil {
+				return err
+			}
+			if _, seen := sources[d]; !seen {
+				sources[d] = src
+				ds = append(ds, d)
 			}
 		}
 	}
-	return nil
+	if len(ds) == 0 {
+		return nil
+	}
+	missing, err := cache.Missing(p.ctx, ds)
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	src := sources[missing[0]]
+	return missingError(fmt.Sprintf("layer %s of the base image (%s) is not in the remote cache %v, and a cas-registry serves "+
+		"blobs from the remote cache only; nothing was pushed. Push this target with the lazy strategy "+
+		"(--@rules_img//img/settings:push_strategy=lazy, or --strategy=lazy at run time), which copies base layers "+
+		"from their registry", src.DigestStr(), src.Context(), cache))
 }
 
 // checkCache fails if a layer blob that must be streamed from the cache is

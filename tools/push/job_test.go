@@ -231,9 +231,10 @@ func TestEagerPushOfALazyBuild(t *testing.T) {
 	}
 }
 
-// A cas_registry push of an image on a pulled base: refused before any PUT,
-// naming the base layer and the lazy strategy.
-func TestManifestsOnlyRefusesBaseLayers(t *testing.T) {
+// A cas_registry push of an image on a pulled base whose layer is not in
+// the cache (shallow): refused before any PUT, naming the base layer and
+// the lazy strategy. A base layer the cache has goes through.
+func TestManifestsOnlyRefusesBaseLayersNotInTheCache(t *testing.T) {
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	host := newRegistry(t)
 	cache := castest.New()
@@ -250,14 +251,24 @@ func TestManifestsOnlyRefusesBaseLayers(t *testing.T) {
 	if err := os.WriteFile(spec.Manifests[0].Layers[0].Metadata, meta, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, _ := New(context.Background(), nil, nil)
-	_, err := p.Run(Job{Label: "//app:push", Spec: spec, Target: Target{Registry: host, Repository: "app", Tags: []string{"v1"}},
-		Cache: cas.Lazy(context.Background(), cas.Config{URL: cache.ServeHTTP(t)}), ManifestsOnly: true})
+	store := cas.Lazy(context.Background(), cas.Config{URL: cache.ServeHTTP(t)})
+	push := func(repo string) error {
+		p, _ := New(context.Background(), nil, nil)
+		_, err := p.Run(Job{Label: "//app:push", Spec: spec, Target: Target{Registry: host, Repository: repo, Tags: []string{"v1"}},
+			Cache: store, ManifestsOnly: true})
+		return err
+	}
+	if err := push("cached"); err != nil {
+		t.Errorf("a base layer in the cache: %v", err)
+	}
+
+	cache.Delete(d.Hex)
+	err := push("shallow")
 	if err == nil || !strings.Contains(err.Error(), d.String()) || !strings.Contains(err.Error(), base) ||
 		!strings.Contains(err.Error(), "push_strategy=lazy") || !strings.HasPrefix(err.Error(), "//app:push: ") {
 		t.Errorf("err = %v, want the base layer, its registry and the lazy strategy", err)
 	}
-	if tags := tagsOf(t, host+"/app"); len(tags) != 0 {
+	if tags := tagsOf(t, host+"/shallow"); len(tags) != 0 {
 		t.Errorf("tags %v were written", tags)
 	}
 }
