@@ -153,7 +153,7 @@ logged() { # logged NAME TEXT: waits up to 30 s for TEXT in the BES log.
   if grep -qF "$2" "$work/bes.log"; then pass "$1"; else fail "$1" "$(cat "$work/bes.log")"; fi
 }
 bazel build //:push_dead_bes --bes_backend="grpc://$BES" >/dev/null 2>&1
-logged "casreg: BES: a registry that is down is a clear error" "push of //:push_dead_bes failed: //:push_dead_bes: registry $dead is not reachable"
+logged "casreg: BES: a registry that is down is a clear error" "push failed: //:push_dead_bes: registry $dead is not reachable"
 bazel build --keep_going //:push_failed_bes //:broken --bes_backend="grpc://$BES" >/dev/null 2>&1
 logged "casreg: BES: a failed build pushes nothing, and says so" "the build failed (exit code 1); 1 push target(s) not pushed"
 check_eq "casreg: BES: the failed build's image is not in the registry" "" "$(crane ls --insecure "$REGISTRY/e2e/failed" 2>/dev/null)"

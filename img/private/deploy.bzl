@@ -3,7 +3,7 @@ image's files as runfiles paths (for `bazel run`), or as exec paths (for an
 action)."""
 
 load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
-load(":settings.bzl", "StampInfo")
+load(":settings.bzl", "SettingValueInfo", "StampInfo")
 
 _TOOLCHAIN = "//toolchains:toolchain_type"
 
@@ -103,6 +103,27 @@ def deploy_spec(ctx, image, exec_paths = False):
             symlinks = {p: f for p, f in symlinks.items() if f not in blobs},
         ),
     )
+
+def remote_cache_setting(ctx):
+    """The value of //img/settings:remote_cache, refused if it holds credentials.
+
+    The value is written into the push and load configs (runfiles; for bes
+    also uploaded to the cache), so a user:password in it would leak.
+
+    Args:
+      ctx: the rule context (with _remote_cache).
+
+    Returns:
+      The remote cache address, or "".
+    """
+    value = ctx.attr._remote_cache[SettingValueInfo].value
+    authority = value.partition("://")[2].partition("/")[0] if "://" in value else ""
+    if "@" in authority:
+        fail(("%s: --@rules_img//img/settings:remote_cache has credentials in its URL (user@host), " +
+              "which would be copied into the target's outputs: give the address without them, and " +
+              "the credentials through --@rules_img//img/settings:credential_helper or " +
+              "$IMG_REAPI_HEADERS at run time") % ctx.label)
+    return value
 
 def rlocation(ctx, f):
     """The runfiles path of a file, for launchers.

@@ -1,6 +1,6 @@
 """The image_load rule: `bazel run` loads an image into a local daemon."""
 
-load(":deploy.bzl", "deploy_operation", "deploy_spec")
+load(":deploy.bzl", "deploy_operation", "deploy_spec", "remote_cache_setting")
 load(":providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo")
 load(":settings.bzl", "SettingValueInfo", "StampInfo")
 
@@ -50,7 +50,7 @@ def _image_load_impl(ctx):
     op = deploy_operation(ctx, "load", {
         "credential_helper": ctx.attr._credential_helper[SettingValueInfo].value,
         "daemon": ctx.attr._daemon[SettingValueInfo].value,
-        "remote_cache": ctx.attr._remote_cache[SettingValueInfo].value,
+        "remote_cache": remote_cache_setting(ctx),
         "strategy": strategy,
     })
 

@@ -1,6 +1,6 @@
 """The image_push rule: `bazel run` pushes an image to a registry."""
 
-load(":deploy.bzl", "deploy_operation")
+load(":deploy.bzl", "deploy_operation", "remote_cache_setting")
 load(":providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo")
 load(":push_bes.bzl", "bes_outputs")
 load(":settings.bzl", "SettingValueInfo", "StampInfo")
@@ -23,7 +23,7 @@ def _image_push_impl(ctx):
         "credential_helper": ctx.attr._credential_helper[SettingValueInfo].value,
         "label": _label(ctx.label),
         "registry": ctx.attr.registry,
-        "remote_cache": ctx.attr._remote_cache[SettingValueInfo].value,
+        "remote_cache": remote_cache_setting(ctx),
         "repository": ctx.attr.repository,
         "strategy": strategy,
     })

@@ -43,6 +43,18 @@ _runfiles_lazy_by_flag_test = analysistest.make(
     config_settings = {str(Label("//img/settings:push_strategy")): "lazy"},
 )
 
+def _credentials_refused_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    asserts.expect_failure(env, "remote_cache has credentials in its URL")
+    asserts.expect_failure(env, "credential_helper")
+    return analysistest.end(env)
+
+_credentials_refused_test = analysistest.make(
+    _credentials_refused_test_impl,
+    expect_failure = True,
+    config_settings = {str(Label("//img/settings:remote_cache")): "https://user:secret@cache.invalid/x"},
+)
+
 def push_strategy_test_suite(name):
     """Declares the push strategy tests.
 
@@ -66,7 +78,8 @@ def push_strategy_test_suite(name):
     _runfiles_test(name = "deploy_lazy_runfiles_test", target_under_test = ":deploy_lazy", blobs = 0, size = "small")
     multi_deploy(name = "deploy_eager", operations = [":push_lazy"], strategy = "eager", tags = ["manual"])
     _runfiles_test(name = "deploy_eager_runfiles_test", target_under_test = ":deploy_eager", blobs = 2, size = "small")
+    _credentials_refused_test(name = "push_remote_cache_credentials_test", target_under_test = ":push_lazy", size = "small")
     native.test_suite(name = name, tests = [
         ":push_%s_runfiles_test" % s
         for s in ["eager", "lazy", "cas_registry", "bes", "default", "flag_lazy"]
-    ] + [":deploy_lazy_runfiles_test", ":deploy_eager_runfiles_test"])
+    ] + [":deploy_lazy_runfiles_test", ":deploy_eager_runfiles_test", ":push_remote_cache_credentials_test"])

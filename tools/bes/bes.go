@@ -50,6 +50,7 @@ type Target struct {
 // Pusher pushes the image of one push target.
 type Pusher interface {
 	// Push returns the reference it pushed (registry/repository@digest).
+	// Its errors start with the target's label.
 	Push(ctx context.Context, t Target) (string, error)
 }
 
@@ -231,6 +232,8 @@ func (inv *invocation) take(seq int64, ev *build.BuildEvent, s *Service) error {
 			}
 			return nil
 		}
+		// Bazel's asynchronous cache uploads may still be under way: the
+		// pusher waits for blobs that are not in the cache yet.
 		s.push(inv.id, targets)
 	}
 	return nil
@@ -332,7 +335,7 @@ func (s *Service) push(invocationID string, targets []Target) {
 			start := time.Now()
 			ref, err := s.pusher.Push(s.ctx, t)
 			if err != nil {
-				s.log.Printf("invocation %s: push of %s failed: %v", invocationID, t.Label, err)
+				s.log.Printf("invocation %s: push failed: %v", invocationID, err)
 				continue
 			}
 			s.log.Printf("invocation %s: pushed %s as %s in %.1fs", invocationID, t.Label, ref, time.Since(start).Seconds())

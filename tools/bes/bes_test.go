@@ -110,10 +110,16 @@ func send(t *testing.T, c build.PublishBuildEventClient, invocation string, firs
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := stream.Send(&build.PublishBuildToolEventStreamRequest{OrderedBuildEvent: &build.OrderedBuildEvent{
+		err = stream.Send(&build.PublishBuildToolEventStreamRequest{OrderedBuildEvent: &build.OrderedBuildEvent{
 			StreamId: id, SequenceNumber: first + int64(i),
 			Event: &build.BuildEvent{Event: &build.BuildEvent_BazelEvent{BazelEvent: a}},
-		}}); err != nil {
+		}})
+		if err == io.EOF {
+			// The server ended the stream (it refused an event): Recv
+			// gives its status.
+			break
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,13 +1,12 @@
 package bes
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/rules-img/rules_img/tools/cas"
 	"github.com/rules-img/rules_img/tools/deploy"
@@ -27,82 +26,112 @@ type CachePusher struct {
 	Cache cas.Store
 	// Registry, if set, replaces every target's registry (a mirror, or a test).
 	Registry string
+	// NotFoundWait bounds how long a push is retried while a blob is not
+	// in the cache: Bazel uploads outputs asynchronously, and may report a
+	// build finished before its uploads are. Zero means DefaultNotFoundWait;
+	// negative, no retry.
+	NotFoundWait time.Duration
 }
 
-// Push reads the target's spec and settings from the cache and pushes its
-// image, streaming the layers the registry lacks from the cache.
+// DefaultNotFoundWait is how long a push waits for blobs that Bazel is
+// still uploading.
+const DefaultNotFoundWait = 60 * time.Second
+
+// Push pushes t, again with backoff while a file or blob it needs is not
+// yet in the cache (nothing is written to the registry before every blob
+// is known to be there). Its errors start with the target's label.
 func (c CachePusher) Push(ctx context.Context, t Target) (string, error) {
+	wait := c.NotFoundWait
+	if wait == 0 {
+		wait = DefaultNotFoundWait
+	}
+	deadline := time.Now().Add(wait)
+	delay := 250 * time.Millisecond
+	for {
+		ref, err := c.pushOnce(ctx, t)
+		if !errors.Is(err, cas.ErrNotFound) || time.Now().Add(delay).After(deadline) {
+			return ref, err
+		}
+		select {
+		case <-ctx.Done():
+			return ref, err
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+// pushOnce reads the target's spec and settings from the cache and pushes
+// its image, streaming the layers the registry lacks from the cache.
+func (c CachePusher) pushOnce(ctx context.Context, t Target) (string, error) {
 	read := func(path string) ([]byte, error) {
 		d, err := t.Files.Digest(path)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", t.Label, err)
+			return nil, err
 		}
 		rc, err := c.Cache.Open(ctx, d)
 		if err != nil {
-			return nil, fmt.Errorf("%s: reading %s (%s) from the remote cache: %w", t.Label, path, d, err)
+			return nil, fmt.Errorf("reading %s (%s) from the remote cache: %w", path, d, err)
 		}
 		defer rc.Close()
 		data, err := io.ReadAll(io.LimitReader(rc, maxFileSize+1))
 		if err != nil {
-			return nil, fmt.Errorf("%s: reading %s (%s) from the remote cache: %w", t.Label, path, d, err)
+			return nil, fmt.Errorf("reading %s (%s) from the remote cache: %w", path, d, err)
 		}
 		if len(data) > maxFileSize {
-			return nil, fmt.Errorf("%s: %s is larger than %d bytes; it is not a metadata file", t.Label, path, maxFileSize)
+			return nil, fmt.Errorf("%s is larger than %d bytes; it is not a metadata file", path, maxFileSize)
 		}
 		return data, nil
 	}
-	data, err := read(t.Spec)
-	if err != nil {
-		return "", err
-	}
-	spec, err := deploy.ParseSpec(data, t.Spec)
+	job, err := c.job(t, read)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", t.Label, err)
 	}
-	data, err = read(t.Config)
-	if err != nil {
-		return "", err
-	}
-	var config push.Config
-	if err := json.Unmarshal(data, &config); err != nil {
-		return "", fmt.Errorf("%s: push settings %s: %w", t.Label, t.Config, err)
-	}
-	tags := append([]string{}, config.Tags...)
-	if t.Tags != "" {
-		data, err := read(t.Tags)
-		if err != nil {
-			return "", err
-		}
-		tags = append(tags, lines(data)...)
-	} else if config.TagsFile != "" {
-		return "", fmt.Errorf("%s: the build reported no tags file (%s)", t.Label, TagsSuffix)
-	}
-	target := push.Target{Registry: config.Registry, Repository: config.Repository, Tags: tags}
-	if c.Registry != "" {
-		target.Registry = c.Registry
-	}
 	p, err := push.New(ctx, nil, nil)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%s: %w", t.Label, err)
 	}
-	ref, err := p.Run(push.Job{Label: t.Label, Spec: spec, Target: target, Cache: c.Cache, ReadFile: read})
+	// Run names the target in its errors.
+	ref, err := p.Run(job)
 	if err != nil {
 		return "", err
 	}
 	refs := []string{ref.String()}
-	for _, tag := range tags {
+	for _, tag := range job.Target.Tags {
 		refs = append(refs, ref.Context().Tag(tag).String())
 	}
 	return strings.Join(refs, ", "), nil
 }
 
-func lines(data []byte) []string {
-	var out []string
-	s := bufio.NewScanner(bytes.NewReader(data))
-	for s.Scan() {
-		if l := strings.TrimSpace(s.Text()); l != "" {
-			out = append(out, l)
-		}
+// job reads what pushing t takes: its spec, its settings and its tags.
+func (c CachePusher) job(t Target, read func(string) ([]byte, error)) (push.Job, error) {
+	data, err := read(t.Spec)
+	if err != nil {
+		return push.Job{}, err
 	}
-	return out
+	spec, err := deploy.ParseSpec(data, t.Spec)
+	if err != nil {
+		return push.Job{}, err
+	}
+	data, err = read(t.Config)
+	if err != nil {
+		return push.Job{}, err
+	}
+	config, err := push.ParseConfig(data, t.Config)
+	if err != nil {
+		return push.Job{}, err
+	}
+	if config.TagsFile != "" && t.Tags == "" {
+		return push.Job{}, fmt.Errorf("the build reported no tags file (%s)", TagsSuffix)
+	}
+	// The tags file is the one the build reported, not the runfiles path
+	// the config names.
+	target, err := config.Target(read, func(string) string { return t.Tags })
+	if err != nil {
+		return push.Job{}, err
+	}
+	if c.Registry != "" {
+		target.Registry = c.Registry
+	}
+	return push.Job{Label: t.Label, Spec: spec, Target: target, Cache: c.Cache, ReadFile: read}, nil
 }

@@ -3,11 +3,13 @@ package bes
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -99,11 +101,14 @@ func TestCachePusher(t *testing.T) {
 	// and no tag.
 	other, _ := random.Image(1024, 1)
 	target = builtTarget(t, cache, other, host, false)
-	_, err = CachePusher{Cache: store}.Push(context.Background(), target)
+	_, err = CachePusher{Cache: store, NotFoundWait: -1}.Push(context.Background(), target)
 	layers, _ := other.Layers()
 	ld, _ := layers[0].Digest()
 	if err == nil || !strings.Contains(err.Error(), "//:push") || !strings.Contains(err.Error(), ld.String()) {
 		t.Errorf("a layer missing from the cache: %v", err)
+	}
+	if err != nil && strings.Count(err.Error(), "//:push:") != 1 {
+		t.Errorf("the label is not given once: %v", err)
 	}
 	d, _ := other.Digest()
 	if _, err := remote.Head(r.Context().Digest(d.String())); err == nil {
@@ -112,7 +117,56 @@ func TestCachePusher(t *testing.T) {
 
 	// A file the build did not report.
 	delete(target.Files, target.Config)
-	if _, err := (CachePusher{Cache: store}).Push(context.Background(), target); err == nil || !strings.Contains(err.Error(), "reported no file") {
+	if _, err := (CachePusher{Cache: store}).Push(context.Background(), target); err == nil || !strings.Contains(err.Error(), "reported no file") ||
+		!strings.HasPrefix(err.Error(), "//:push: ") {
 		t.Errorf("no push settings: %v", err)
+	}
+}
+
+// Bazel may report a build finished before its asynchronous uploads are
+// done: a push waits for blobs that come later, for a bounded time.
+func TestCachePusherWaitsForUploads(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	reg := httptest.NewServer(registry.New())
+	defer reg.Close()
+	host := strings.TrimPrefix(reg.URL, "http://")
+	cache := castest.New()
+	store, err := cas.Dial(context.Background(), cas.Config{URL: cache.ServeHTTP(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _ := random.Image(1024, 1)
+	target := builtTarget(t, cache, img, host, false)
+	layers, _ := img.Layers()
+	rc, _ := layers[0].Compressed()
+	blob, _ := io.ReadAll(rc)
+
+	// Never uploaded: the push gives up after NotFoundWait.
+	start := time.Now()
+	_, err = CachePusher{Cache: store, NotFoundWait: 600 * time.Millisecond}.Push(context.Background(), target)
+	if !errors.Is(err, cas.ErrNotFound) || time.Since(start) < 250*time.Millisecond || time.Since(start) > 30*time.Second {
+		t.Fatalf("a blob that never comes: %v after %v", err, time.Since(start))
+	}
+
+	// Uploaded a moment after the build finished: the push succeeds.
+	go func() {
+		time.Sleep(400 * time.Millisecond)
+		cache.Add(blob)
+	}()
+	ref, err := CachePusher{Cache: store, NotFoundWait: 30 * time.Second}.Push(context.Background(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	if !strings.Contains(ref, d.String()) {
+		t.Errorf("pushed %s, want %s", ref, d)
+	}
+	r, _ := name.ParseReference(host + "/e2e/app@" + d.String())
+	pulled, err := remote.Image(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Image(pulled); err != nil {
+		t.Error(err)
 	}
 }

@@ -55,16 +55,22 @@ func (m LayerMetadata) Validate() error {
 
 // ReadLayerMetadata reads and validates a layer metadata file.
 func ReadLayerMetadata(path string) (LayerMetadata, error) {
-	var m LayerMetadata
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return m, err
+		return LayerMetadata{}, err
 	}
+	return ParseLayerMetadata(data, path)
+}
+
+// ParseLayerMetadata decodes and validates layer metadata; name, its file,
+// is for messages.
+func ParseLayerMetadata(data []byte, name string) (LayerMetadata, error) {
+	var m LayerMetadata
 	if err := json.Unmarshal(data, &m); err != nil {
-		return m, fmt.Errorf("layer metadata %s: %w", path, err)
+		return m, fmt.Errorf("layer metadata %s: %w", name, err)
 	}
 	if err := m.Validate(); err != nil {
-		return m, fmt.Errorf("layer metadata %s: %w", path, err)
+		return m, fmt.Errorf("layer metadata %s: %w", name, err)
 	}
 	return m, nil
 }

@@ -22,6 +22,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/rules-img/rules_img/tools/auth"
 )
 
 // ErrNotFound is wrapped by errors for blobs the cache does not have.
@@ -121,7 +123,7 @@ const (
 	InstanceNameEnv = "IMG_REAPI_INSTANCE_NAME"
 	// CredentialHelperEnv is the credential helper, as Bazel's
 	// --credential_helper; the registry client reads it too.
-	CredentialHelperEnv = "IMG_CREDENTIAL_HELPER"
+	CredentialHelperEnv = auth.CredentialHelperEnv
 	// HeadersEnv holds extra headers, one "Name=Value" a line.
 	HeadersEnv = "IMG_REAPI_HEADERS"
 	// TLSCertificateEnv is a PEM file of CAs to trust.
@@ -171,15 +173,28 @@ func Dial(ctx context.Context, c Config) (Store, error) {
 	case "grpc", "grpcs", "unix", "":
 		return dialGRPC(ctx, c)
 	}
-	return nil, fmt.Errorf("remote cache %s: scheme %q is not supported; use grpc://, grpcs://, unix:, http:// or https://", redact(c.URL), scheme)
+	return nil, fmt.Errorf("remote cache %s: scheme %q is not supported; use grpc://, grpcs://, unix:, http:// or https://", c.RedactedURL(), scheme)
 }
 
-// redact hides a password in a URL, for messages.
-func redact(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.User != nil {
+// RedactedURL is the cache address with any credentials hidden, for
+// messages and logs.
+func (c Config) RedactedURL() string {
+	if u, err := url.Parse(c.URL); err == nil && u.User != nil {
 		return u.Redacted()
 	}
-	return raw
+	// No scheme ("user:pass@host:443") parses as an opaque URL: hide
+	// whatever precedes an @ in the authority by hand.
+	scheme, rest, ok := strings.Cut(c.URL, "://")
+	if !ok {
+		scheme, rest = "", c.URL
+	} else {
+		scheme += "://"
+	}
+	authority, _, _ := strings.Cut(rest, "/")
+	if i := strings.LastIndex(authority, "@"); i >= 0 {
+		return scheme + "xxxxx@" + rest[i+1:]
+	}
+	return c.URL
 }
 
 // verifier checks a blob's size and sha256 as it is read.
@@ -279,4 +294,4 @@ func (l *lazyStore) Open(ctx context.Context, d Digest) (io.ReadCloser, error) {
 	return s.Open(ctx, d)
 }
 
-func (l *lazyStore) String() string { return redact(l.config.URL) }
+func (l *lazyStore) String() string { return l.config.RedactedURL() }

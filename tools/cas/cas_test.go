@@ -257,3 +257,25 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Errorf("ConfigFromEnv = %+v", c)
 	}
 }
+
+func TestGRPCRefusesCredentialsInTheAddress(t *testing.T) {
+	for _, url := range []string{"grpcs://user:hunter2@cache.example.com", "grpc://user:hunter2@127.0.0.1:1", "user:hunter2@cache.example.com:443"} {
+		_, err := cas.Dial(context.Background(), cas.Config{URL: url})
+		if err == nil || !strings.Contains(err.Error(), "--remote_header") || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("Dial(%q) = %v, want a refusal naming --remote_header, without the password", url, err)
+		}
+	}
+}
+
+func TestRedactedURL(t *testing.T) {
+	for url, want := range map[string]string{
+		"https://user:hunter2@cache.example.com/x": "https://user:xxxxx@cache.example.com/x",
+		"user:hunter2@cache.example.com:443":       "xxxxx@cache.example.com:443",
+		"grpcs://cache.example.com":                "grpcs://cache.example.com",
+		"unix:/run/cas.sock":                       "unix:/run/cas.sock",
+	} {
+		if got := (cas.Config{URL: url}).RedactedURL(); got != want {
+			t.Errorf("RedactedURL(%q) = %q, want %q", url, got, want)
+		}
+	}
+}

@@ -3,7 +3,6 @@ package cas
 import (
 	"flag"
 	"fmt"
-	"net/url"
 	"strings"
 )
 
@@ -20,14 +19,6 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.CredentialHelper, "credential_helper", c.CredentialHelper, "credential helper for the cache, as Bazel's; default $"+CredentialHelperEnv)
 	fs.StringVar(&c.TLSCertificate, "tls_certificate", c.TLSCertificate, "PEM file of CAs to trust for the cache; default $"+TLSCertificateEnv)
 	fs.Var(headerFlag(c.Headers), "remote_header", "Name=Value header for the cache (repeatable)")
-}
-
-// RedactedURL is the cache address with any password hidden, for logs.
-func (c Config) RedactedURL() string {
-	if u, err := url.Parse(c.URL); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	return c.URL
 }
 
 type headerFlag map[string]string

@@ -43,14 +43,15 @@ type grpcStore struct {
 	cas      repb.ContentAddressableStorageClient
 	bs       bspb.ByteStreamClient
 	instance string
-	url      string
+	url      string // redacted, for messages
 }
 
 // dialGRPC connects to a REAPI cache and checks that it speaks sha256.
 func dialGRPC(ctx context.Context, c Config) (Store, error) {
+	name := c.RedactedURL()
 	target, secure, err := grpcTarget(c.URL)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("remote cache %s: %w", name, err)
 	}
 	transport := insecure.NewCredentials()
 	if secure {
@@ -58,11 +59,11 @@ func dialGRPC(ctx context.Context, c Config) (Store, error) {
 		if c.TLSCertificate != "" {
 			pem, err := os.ReadFile(c.TLSCertificate)
 			if err != nil {
-				return nil, fmt.Errorf("remote cache %s: TLS certificate: %w", c.URL, err)
+				return nil, fmt.Errorf("remote cache %s: TLS certificate: %w", name, err)
 			}
 			tc.RootCAs = x509.NewCertPool()
 			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("remote cache %s: TLS certificate %s holds no PEM certificate", c.URL, c.TLSCertificate)
+				return nil, fmt.Errorf("remote cache %s: TLS certificate %s holds no PEM certificate", name, c.TLSCertificate)
 			}
 		}
 		transport = credentials.NewTLS(tc)
@@ -76,14 +77,14 @@ func dialGRPC(ctx context.Context, c Config) (Store, error) {
 	}
 	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("remote cache %s: %w", c.URL, err)
+		return nil, fmt.Errorf("remote cache %s: %w", name, err)
 	}
 	s := &grpcStore{
 		conn:     conn,
 		cas:      repb.NewContentAddressableStorageClient(conn),
 		bs:       bspb.NewByteStreamClient(conn),
 		instance: c.InstanceName,
-		url:      c.URL,
+		url:      name,
 	}
 	if err := s.checkCapabilities(ctx); err != nil {
 		conn.Close()
@@ -106,8 +107,13 @@ func grpcTarget(raw string) (target string, secure bool, err error) {
 		target, secure = raw, true
 	}
 	target = strings.TrimSuffix(target, "/")
+	if strings.Contains(target, "@") {
+		// gRPC has no use for user:password in the address, and it would
+		// end up in messages: credentials go in headers.
+		return "", false, fmt.Errorf("credentials in the address are not used over gRPC: give them with --remote_header (or $%s) or a credential helper (//img/settings:credential_helper, $%s)", HeadersEnv, CredentialHelperEnv)
+	}
 	if target == "" || strings.Contains(target, "/") {
-		return "", false, fmt.Errorf("remote cache %s: want HOST:PORT after the scheme, as in grpcs://cache.example.com:443", raw)
+		return "", false, fmt.Errorf("want HOST:PORT after the scheme, as in grpcs://cache.example.com:443")
 	}
 	return target, secure, nil
 }

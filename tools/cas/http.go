@@ -35,7 +35,7 @@ type httpStore struct {
 func dialHTTP(c Config) (Store, error) {
 	base, err := url.Parse(c.URL)
 	if err != nil || base.Host == "" {
-		return nil, fmt.Errorf("remote cache %s: not a URL with a host, as in https://cache.example.com/prefix", redact(c.URL))
+		return nil, fmt.Errorf("remote cache %s: not a URL with a host, as in https://cache.example.com/prefix", c.RedactedURL())
 	}
 	base.Path = strings.TrimSuffix(base.Path, "/")
 	transport := http.DefaultTransport.(*http.Transport).Clone()

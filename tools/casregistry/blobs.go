@@ -1,7 +1,6 @@
 package casregistry
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"github.com/rules-img/rules_img/tools/cas"
@@ -24,7 +23,7 @@ func parseDigest(s string) (string, *apiError) {
 	if algorithm != "sha256" {
 		return "", digestInvalid("digest %s uses %s: this registry serves blobs from a remote cache keyed by sha256, and takes sha256 digests only", s, algorithm)
 	}
-	if !validHex(encoded) {
+	if (cas.Digest{Hash: encoded}).Validate() != nil {
 		return "", digestInvalid("digest %s: a sha256 digest has 64 lowercase hex digits", s)
 	}
 	return encoded, nil
@@ -92,5 +91,3 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, _, ref string) 
 	_, _ = w.Write(tail)
 	return nil
 }
-
-func hexSum(b []byte) string { return hex.EncodeToString(b) }

@@ -74,7 +74,7 @@ func (d disk) tag(name, tag string) (string, error) {
 		return "", err
 	}
 	hex, ok := strings.CutPrefix(strings.TrimSpace(string(data)), "sha256:")
-	if !ok || !validHex(hex) {
+	if !ok || (cas.Digest{Hash: hex}).Validate() != nil {
 		return "", fmt.Errorf("tag file %s is damaged", d.tagPath(name, tag))
 	}
 	return hex, nil
@@ -149,16 +149,4 @@ func writeAtomic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(f.Name(), path)
-}
-
-func validHex(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for _, c := range s {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }

@@ -2,7 +2,7 @@ package casregistry
 
 import (
 	"bytes"
-	"crypto/sha256"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -86,7 +87,7 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, name, ref s
 	if len(raw) > maxManifestSize {
 		return newError(http.StatusRequestEntityTooLarge, "SIZE_INVALID", "the manifest is larger than %d bytes", maxManifestSize)
 	}
-	hex := hexSum(sha256Sum(raw))
+	hex := cas.Of(raw).Hash
 	digest := "sha256:" + hex
 	tag := ""
 	if strings.Contains(ref, ":") {
@@ -111,9 +112,14 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, name, ref s
 		return e
 	}
 
+	// Blob presence does not depend on the repositories: the cache is asked
+	// before the lock, so that a slow cache does not hold up other pushes.
+	if e := s.checkBlobs(r, blobs); e != nil {
+		return e
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.checkReferences(r, name, blobs, children); e != nil {
+	if e := s.checkChildren(name, children); e != nil {
 		return e
 	}
 	for _, b := range blobs {
@@ -141,11 +147,6 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, name, ref s
 	h.Set("Docker-Content-Digest", digest)
 	w.WriteHeader(http.StatusCreated)
 	return nil
-}
-
-func sha256Sum(b []byte) []byte {
-	s := sha256.Sum256(b)
-	return s[:]
 }
 
 // manifestMediaType takes the media type from Content-Type, or else from
@@ -226,26 +227,37 @@ func references(mediaType types.MediaType, raw []byte) ([]cas.Digest, []v1.Descr
 	return blobs, nil, nil
 }
 
-// checkReferences answers MANIFEST_BLOB_UNKNOWN for blobs the cache lacks
-// and for children of an index that the repository lacks.
-func (s *Server) checkReferences(r *http.Request, name string, blobs []cas.Digest, children []v1.Descriptor) *apiError {
-	if len(blobs) > 0 {
-		missing, err := s.blobs.Missing(r.Context(), blobs)
-		if err != nil {
-			return cacheUnavailable(err)
-		}
-		if len(missing) > 0 {
-			var names []string
-			for _, d := range missing {
-				names = append(names, fmt.Sprintf("sha256:%s (%d bytes)", d.Hash, d.Size))
-			}
-			e := newError(http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN",
-				"the remote cache lacks %d blob(s) of this manifest: %s; build the image with the same --remote_cache so that its blobs are there",
-				len(missing), strings.Join(names, ", "))
-			e.detail = map[string]string{"digest": "sha256:" + missing[0].Hash}
-			return e
-		}
+// cacheTimeout bounds a question to the cache while a client waits.
+const cacheTimeout = 60 * time.Second
+
+// checkBlobs answers MANIFEST_BLOB_UNKNOWN for blobs the cache lacks.
+func (s *Server) checkBlobs(r *http.Request, blobs []cas.Digest) *apiError {
+	if len(blobs) == 0 {
+		return nil
 	}
+	ctx, cancel := context.WithTimeout(r.Context(), cacheTimeout)
+	defer cancel()
+	missing, err := s.blobs.Missing(ctx, blobs)
+	if err != nil {
+		return cacheUnavailable(err)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	var names []string
+	for _, d := range missing {
+		names = append(names, fmt.Sprintf("sha256:%s (%d bytes)", d.Hash, d.Size))
+	}
+	e := newError(http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN",
+		"the remote cache lacks %d blob(s) of this manifest: %s; build the image with the same --remote_cache so that its blobs are there",
+		len(missing), strings.Join(names, ", "))
+	e.detail = map[string]string{"digest": "sha256:" + missing[0].Hash}
+	return e
+}
+
+// checkChildren answers MANIFEST_BLOB_UNKNOWN for children of an index that
+// the repository lacks. The caller holds s.mu.
+func (s *Server) checkChildren(name string, children []v1.Descriptor) *apiError {
 	for _, c := range children {
 		if _, _, err := s.disk.manifest(name, c.Digest.Hex); err != nil {
 			e := newError(http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN",

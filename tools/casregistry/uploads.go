@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Blob uploads. This registry stores no blob bytes: an upload is hashed as
@@ -24,16 +25,31 @@ import (
 // maxUploads bounds the upload sessions open at once.
 const maxUploads = 1024
 
+// uploadIdle is how long an upload session may go unused: sessions that
+// clients abandoned are dropped after it, so that they never fill maxUploads.
+const uploadIdle = 10 * time.Minute
+
 type upload struct {
 	mu   sync.Mutex
 	name string
 	sum  hash.Hash
 	n    int64
+	// lastUsed is guarded by uploads.mu.
+	lastUsed time.Time
 }
 
 type uploads struct {
 	mu       sync.Mutex
 	sessions map[string]*upload
+	// now is the clock; nil means time.Now.
+	now func() time.Time
+}
+
+func (u *uploads) clock() time.Time {
+	if u.now != nil {
+		return u.now()
+	}
+	return time.Now()
 }
 
 func (u *uploads) start(name string) (string, *apiError) {
@@ -44,10 +60,18 @@ func (u *uploads) start(name string) (string, *apiError) {
 	id := hex.EncodeToString(b[:])
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	now := u.clock()
+	for k, up := range u.sessions {
+		// A session in use (its lock held, by a long PATCH) is kept.
+		if now.Sub(up.lastUsed) > uploadIdle && up.mu.TryLock() {
+			delete(u.sessions, k)
+			up.mu.Unlock()
+		}
+	}
 	if len(u.sessions) >= maxUploads {
 		return "", newError(http.StatusTooManyRequests, "TOOMANYREQUESTS", "%d uploads are open; finish or cancel some", maxUploads)
 	}
-	u.sessions[id] = &upload{name: name, sum: sha256.New()}
+	u.sessions[id] = &upload{name: name, sum: sha256.New(), lastUsed: now}
 	return id, nil
 }
 
@@ -58,6 +82,7 @@ func (u *uploads) get(name, id string) (*upload, *apiError) {
 	if !ok || up.name != name {
 		return nil, newError(http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN", "no upload %q in repository %s", id, name)
 	}
+	up.lastUsed = u.clock()
 	return up, nil
 }
 
@@ -172,7 +197,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, up *upload, di
 	if err != nil {
 		return newError(http.StatusBadRequest, "BLOB_UPLOAD_INVALID", "reading the upload: %v", err)
 	}
-	if got := hexSum(up.sum.Sum(nil)); got != hexWant {
+	if got := hex.EncodeToString(up.sum.Sum(nil)); got != hexWant {
 		return digestInvalid("the uploaded bytes have digest sha256:%s, not %s", got, digest)
 	}
 	d := cas.Digest{Hash: hexWant, Size: up.n}

@@ -256,18 +256,23 @@ func readLayerMetadata(path string, o Options) (blob.LayerMetadata, error) {
 	if o.ReadFile == nil {
 		return blob.ReadLayerMetadata(path)
 	}
-	var m blob.LayerMetadata
 	data, err := o.ReadFile(path)
 	if err != nil {
-		return m, err
+		return blob.LayerMetadata{}, err
 	}
-	if err := json.Unmarshal(data, &m); err != nil {
-		return m, fmt.Errorf("layer metadata %s: %w", path, err)
+	return blob.ParseLayerMetadata(data, path)
+}
+
+// SourceOf tells whether l is read from a source registry (a layer of a
+// pulled base, shallow or not) rather than from a file or the remote
+// cache, and names it there.
+func SourceOf(l v1.Layer) (name.Digest, bool) {
+	if m, ok := l.(*remote.MountableLayer); ok {
+		if _, ok := m.Layer.(*describedLayer); ok {
+			return m.Reference.(name.Digest), true
+		}
 	}
-	if err := m.Validate(); err != nil {
-		return m, fmt.Errorf("layer metadata %s: %w", path, err)
-	}
-	return m, nil
+	return name.Digest{}, false
 }
 
 // describedLayer is a registry layer that answers size, media type and

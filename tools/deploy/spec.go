@@ -76,6 +76,24 @@ func ParseSpec(data []byte, name string) (Spec, error) {
 	return s, nil
 }
 
+// MissingBlobFiles lists the layer blob files the spec names that do not
+// exist: a push target built with a strategy that leaves the blobs in the
+// remote cache has none in its runfiles.
+func (s Spec) MissingBlobFiles() []string {
+	var missing []string
+	for _, m := range s.Manifests {
+		for _, l := range m.Layers {
+			if l.Blob == "" {
+				continue
+			}
+			if _, err := os.Stat(l.Blob); err != nil {
+				missing = append(missing, l.Blob)
+			}
+		}
+	}
+	return missing
+}
+
 type resolver struct{ root, workspace string }
 
 // RunfilesPath maps a short path of the main repository (workspace) or of

@@ -32,19 +32,24 @@ type Config struct {
 
 // ReadConfig reads a push config file.
 func ReadConfig(path string) (Config, error) {
-	var c Config
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return c, err
+		return Config{}, err
 	}
+	return ParseConfig(data, path)
+}
+
+// ParseConfig decodes a push config; name, its file, is for messages.
+func ParseConfig(data []byte, name string) (Config, error) {
+	var c Config
 	if err := json.Unmarshal(data, &c); err != nil {
-		return c, fmt.Errorf("push config %s: %w", path, err)
+		return c, fmt.Errorf("push config %s: %w", name, err)
 	}
 	if c.Strategy == "" {
 		c.Strategy = Eager
 	}
 	if err := CheckStrategy(c.Strategy); err != nil {
-		return c, fmt.Errorf("push config %s: %w", path, err)
+		return c, fmt.Errorf("push config %s: %w", name, err)
 	}
 	return c, nil
 }

@@ -91,6 +91,20 @@ func (p *Pusher) run(j Job) (name.Digest, error) {
 	if err := j.Target.Validate(); err != nil {
 		return name.Digest{}, err
 	}
+	if j.Cache == nil && !j.ManifestsOnly {
+		// Eager reads the blob files: a target built for another strategy
+		// has none, and would fail halfway through the push.
+		if missing := j.Spec.MissingBlobFiles(); len(missing) > 0 {
+			more := ""
+			if len(missing) > 1 {
+				more = fmt.Sprintf(" (nor %d more)", len(missing)-1)
+			}
+			return name.Digest{}, fmt.Errorf("the eager strategy reads layer blobs from the runfiles, but %s is not there%s: "+
+				"the target was built with a push strategy that leaves the blobs in the remote cache. Build it with "+
+				"--@rules_img//img/settings:push_strategy=eager (or strategy = \"eager\") to push it eagerly, or push it with its own strategy",
+				missing[0], more)
+		}
+	}
 	img, err := j.Spec.Taggable(deploy.Options{
 		Remote:      p.opts,
 		Destination: j.Target.Registry,
@@ -104,13 +118,12 @@ func (p *Pusher) run(j Job) (name.Digest, error) {
 		return name.Digest{}, err
 	}
 	if j.ManifestsOnly {
+		if err := p.refuseSourceLayers(img, j.Cache); err != nil {
+			return name.Digest{}, err
+		}
 		// The registry checks that the cache has every blob, before it
 		// writes a manifest.
-		ref, err := p.PutManifests(img, j.Target)
-		if err != nil && j.Label != "" {
-			err = fmt.Errorf("%s: %w", j.Label, err)
-		}
-		return ref, err
+		return p.PutManifests(img, j.Target)
 	}
 	if j.Cache != nil {
 		if err := p.checkCache(img, j); err != nil {
@@ -118,6 +131,51 @@ func (p *Pusher) run(j Job) (name.Digest, error) {
 		}
 	}
 	return p.Push(img, j.Target)
+}
+
+// refuseSourceLayers fails for an image with layers of a pulled base that
+// are not in the remote cache (shallow ones, which Bazel never
+// downloaded): a cas-registry serves blobs from the cache only, and would
+// refuse the manifest, maybe after an index's first manifests were written.
+func (p *Pusher) refuseSourceLayers(t remote.Taggable, cache cas.Store) error {
+	sources := map[cas.Digest]name.Digest{}
+	var ds []cas.Digest
+	for _, img := range imagesOf(t) {
+		layers, err := img.Layers()
+		if err != nil {
+			return err
+		}
+		for _, l := range layers {
+			src, ok := deploy.SourceOf(l)
+			if !ok {
+				continue
+			}
+			size, err := l.Size()
+			if err != nil {
+				return err
+			}
+			d, err := cas.ParseOCI(src.DigestStr(), size)
+			if err != nil {
+				return err
+			}
+			if _, seen := sources[d]; !seen {
+				sources[d] = src
+				ds = append(ds, d)
+			}
+		}
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	missing, err := cache.Missing(p.ctx, ds)
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	src := sources[missing[0]]
+	return missingError(fmt.Sprintf("layer %s of the base image (%s) is not in the remote cache %v, and a cas-registry serves "+
+		"blobs from the remote cache only; nothing was pushed. Push this target with the lazy strategy "+
+		"(--@rules_img//img/settings:push_strategy=lazy, or --strategy=lazy at run time), which copies base layers "+
+		"from their registry", src.DigestStr(), src.Context(), cache))
 }
 
 // checkCache fails if a layer blob that must be streamed from the cache is
@@ -173,12 +231,20 @@ func (p *Pusher) checkCache(t remote.Taggable, j Job) error {
 		for _, d := range missing {
 			names = append(names, d.OCI())
 		}
-		return fmt.Errorf("the remote cache %v lacks layer blob %s, which %s does not have either; nothing was pushed. "+
+		return missingError(fmt.Sprintf("the remote cache %v lacks layer blob %s, which %s does not have either; nothing was pushed. "+
 			"Build %s with this remote cache (it uploads the layers), or push with --@rules_img//img/settings:push_strategy=eager",
-			j.Cache, strings.Join(names, ", "), repo, or(j.Label, "the image"))
+			j.Cache, strings.Join(names, ", "), repo, or(j.Label, "the image")))
 	}
 	return nil
 }
+
+// missingError says that blobs are missing from the remote cache: it is
+// cas.ErrNotFound, so that callers can wait for uploads still under way.
+type missingError string
+
+func (e missingError) Error() string { return string(e) }
+
+func (e missingError) Is(target error) bool { return target == cas.ErrNotFound }
 
 // lackingBlobs asks the registry, with HEAD, which blobs repo lacks.
 func (p *Pusher) lackingBlobs(repo name.Repository, blobs []v1.Descriptor) ([]v1.Descriptor, error) {
@@ -231,12 +297,18 @@ func (p *Pusher) lackingBlobs(repo name.Repository, blobs []v1.Descriptor) ([]v1
 // Unreachable says that a registry could not be reached when err is a
 // network error, and otherwise returns err naming the registry.
 func Unreachable(registry string, err error) error {
-	var opErr *net.OpError
-	var dnsErr *net.DNSError
-	if errors.As(err, &opErr) || errors.As(err, &dnsErr) || errors.Is(err, os.ErrDeadlineExceeded) {
+	if unreachable(err) {
 		return fmt.Errorf("registry %s is not reachable; check that it runs and that the address is right: %w", registry, err)
 	}
 	return fmt.Errorf("registry %s: %w", registry, err)
+}
+
+// unreachable tells whether err is a failure to reach a server (refused,
+// unknown host, timed out) rather than an answer from it.
+func unreachable(err error) bool {
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
+	return errors.As(err, &opErr) || errors.As(err, &dnsErr) || errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 func or(s, fallback string) string {

@@ -195,3 +195,80 @@ func deadAddress(t *testing.T) string {
 	l.Close()
 	return addr
 }
+
+// Run names the target once, whatever the strategy.
+func TestErrorsNameTheTargetOnce(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	cache := castest.New()
+	img, _ := random.Image(1024, 1)
+	spec := lazySpec(t, img, cache)
+	host := deadAddress(t)
+	for _, manifestsOnly := range []bool{false, true} {
+		p, _ := New(context.Background(), nil, nil)
+		_, err := p.Run(Job{Label: "//app:push", Spec: spec, Target: Target{Registry: host, Repository: "app"},
+			Cache: cas.Lazy(context.Background(), cas.Config{URL: cache.ServeHTTP(t)}), ManifestsOnly: manifestsOnly})
+		if err == nil || strings.Count(err.Error(), "//app:push:") != 1 {
+			t.Errorf("ManifestsOnly=%v: err = %v, want the label once", manifestsOnly, err)
+		}
+	}
+}
+
+// --strategy=eager on a target built lazy: refused before anything is
+// written, saying how to build it.
+func TestEagerPushOfALazyBuild(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	host := newRegistry(t)
+	img, _ := random.Image(1024, 2)
+	spec := lazySpec(t, img, castest.New())
+	p, _ := New(context.Background(), nil, nil)
+	_, err := p.Run(Job{Label: "//app:push", Spec: spec, Target: Target{Registry: host, Repository: "app", Tags: []string{"v1"}}})
+	if err == nil || !strings.Contains(err.Error(), "push_strategy=eager") || !strings.Contains(err.Error(), "absent0.tar.gz") ||
+		!strings.HasPrefix(err.Error(), "//app:push: ") {
+		t.Errorf("err = %v, want the absent blob and push_strategy=eager", err)
+	}
+	if tags := tagsOf(t, host+"/app"); len(tags) != 0 {
+		t.Errorf("tags %v were written", tags)
+	}
+}
+
+// A cas_registry push of an image on a pulled base whose layer is not in
+// the cache (shallow): refused before any PUT, naming the base layer and
+// the lazy strategy. A base layer the cache has goes through.
+func TestManifestsOnlyRefusesBaseLayersNotInTheCache(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	host := newRegistry(t)
+	cache := castest.New()
+	img, _ := random.Image(1024, 2)
+	spec := lazySpec(t, img, cache)
+	// The first layer comes from a base image's registry.
+	base := newRegistry(t) + "/base"
+	layers, _ := img.Layers()
+	d, _ := layers[0].Digest()
+	diff, _ := layers[0].DiffID()
+	size, _ := layers[0].Size()
+	meta, _ := json.Marshal(blob.LayerMetadata{MediaType: "application/vnd.oci.image.layer.v1.tar+gzip", Digest: d.String(), Size: size, DiffID: diff.String(),
+		Sources: []string{base}})
+	if err := os.WriteFile(spec.Manifests[0].Layers[0].Metadata, meta, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	store := cas.Lazy(context.Background(), cas.Config{URL: cache.ServeHTTP(t)})
+	push := func(repo string) error {
+		p, _ := New(context.Background(), nil, nil)
+		_, err := p.Run(Job{Label: "//app:push", Spec: spec, Target: Target{Registry: host, Repository: repo, Tags: []string{"v1"}},
+			Cache: store, ManifestsOnly: true})
+		return err
+	}
+	if err := push("cached"); err != nil {
+		t.Errorf("a base layer in the cache: %v", err)
+	}
+
+	cache.Delete(d.Hex)
+	err := push("shallow")
+	if err == nil || !strings.Contains(err.Error(), d.String()) || !strings.Contains(err.Error(), base) ||
+		!strings.Contains(err.Error(), "push_strategy=lazy") || !strings.HasPrefix(err.Error(), "//app:push: ") {
+		t.Errorf("err = %v, want the base layer, its registry and the lazy strategy", err)
+	}
+	if tags := tagsOf(t, host+"/shallow"); len(tags) != 0 {
+		t.Errorf("tags %v were written", tags)
+	}
+}

@@ -8,8 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"time"
 
@@ -121,11 +121,17 @@ func explain(src registry.Source, ref string, err error) error {
 	if errors.Is(err, cas.ErrNotFound) {
 		return fmt.Errorf("%s: %w; nothing was tagged", src, err)
 	}
-	var opErr *net.OpError
-	if errors.As(err, &opErr) {
+	if unreachable(err) {
 		// The request in err names the registry: the destination, or the
 		// source of a pulled base layer.
-		return fmt.Errorf("pushing to %s: a registry is not reachable (check that it runs and that the address is right): %w", src, err)
+		host := src.Registry
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			if u, perr := url.Parse(urlErr.URL); perr == nil && u.Host != "" {
+				host = u.Host
+			}
+		}
+		return fmt.Errorf("pushing to %s: %w", src, Unreachable(host, err))
 	}
 	return registry.Explain(src, ref, err)
 }

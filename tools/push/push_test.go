@@ -97,3 +97,15 @@ func TestHumanBytes(t *testing.T) {
 		}
 	}
 }
+
+// An eager push and a lazy one say the same of a registry that is down.
+func TestEagerPushToARegistryThatIsDown(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	host := deadAddress(t)
+	img, _ := random.Image(64, 1)
+	p, _ := New(context.Background(), nil, nil)
+	_, err := p.Push(img, Target{Registry: host, Repository: "app"})
+	if err == nil || !strings.Contains(err.Error(), "registry "+host+" is not reachable") {
+		t.Errorf("err = %v, want 'registry %s is not reachable'", err, host)
+	}
+}

@@ -9,19 +9,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
-	"net"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"google.golang.org/grpc"
 
 	"github.com/rules-img/rules_img/tools/bes"
 	"github.com/rules-img/rules_img/tools/cas"
+	"github.com/rules-img/rules_img/tools/serve"
 )
 
 func main() {
@@ -42,7 +39,7 @@ func run() error {
 		return fmt.Errorf("unexpected arguments %q", flag.Args())
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := serve.SignalContext()
 	defer stop()
 	store, err := cas.Dial(ctx, c)
 	if err != nil {
@@ -53,27 +50,14 @@ func run() error {
 	svc := bes.New(context.WithoutCancel(ctx), bes.CachePusher{Cache: store, Registry: *registry}, logger)
 	g := grpc.NewServer()
 	svc.Register(g)
-	lis, err := net.Listen("tcp", *addr)
+	lis, err := serve.Listen(*addr, *addrFile)
 	if err != nil {
 		return err
 	}
-	if *addrFile != "" {
-		if err := os.WriteFile(*addrFile, []byte(lis.Addr().String()+"\n"), 0o644); err != nil {
-			return err
-		}
-	}
 	logger.Printf("serving on %s, files and blobs from %s", lis.Addr(), c.RedactedURL())
-	done := make(chan error, 1)
-	go func() { done <- g.Serve(lis) }()
-	select {
-	case err := <-done:
-		if errors.Is(err, grpc.ErrServerStopped) {
-			err = nil
-		}
-		return err
-	case <-ctx.Done():
+	return serve.Until(ctx, func() error { return g.Serve(lis) }, func() error {
 		g.GracefulStop()
 		svc.Wait()
 		return nil
-	}
+	})
 }

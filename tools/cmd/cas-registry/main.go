@@ -11,15 +11,13 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/rules-img/rules_img/tools/cas"
 	"github.com/rules-img/rules_img/tools/casregistry"
+	"github.com/rules-img/rules_img/tools/serve"
 )
 
 func main() {
@@ -48,7 +46,7 @@ func run() error {
 		return err
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := serve.SignalContext()
 	defer stop()
 	store, err := cas.Dial(ctx, c)
 	if err != nil {
@@ -56,30 +54,19 @@ func run() error {
 	}
 	logger := log.New(os.Stderr, "cas-registry: ", log.LstdFlags)
 	srv := &http.Server{Handler: casregistry.New(*dir, store, logger), ReadHeaderTimeout: 30 * time.Second}
-	lis, err := net.Listen("tcp", *addr)
+	lis, err := serve.Listen(*addr, *addrFile)
 	if err != nil {
 		return err
 	}
-	if *addrFile != "" {
-		if err := os.WriteFile(*addrFile, []byte(lis.Addr().String()+"\n"), 0o644); err != nil {
-			return err
-		}
-	}
 	logger.Printf("serving %s on %s, blobs from %s", *dir, lis.Addr(), c.RedactedURL())
-	done := make(chan error, 1)
-	go func() {
+	return serve.Until(ctx, func() error {
 		if *certFile != "" {
-			done <- srv.ServeTLS(lis, *certFile, *keyFile)
-		} else {
-			done <- srv.Serve(lis)
+			return srv.ServeTLS(lis, *certFile, *keyFile)
 		}
-	}()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
+		return srv.Serve(lis)
+	}, func() error {
 		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		return srv.Shutdown(shutdown)
-	}
+	})
 }

@@ -84,13 +84,17 @@ func pushOne(pusher *push.Pusher, root, specPath, configPath, strategy string, o
 		return err
 	}
 	config, target, err := readPushConfig(configPath, root, spec.WorkspaceName)
+	if err == nil {
+		if strategy != "" {
+			config.Strategy = strategy
+		}
+		err = overrides.apply(&target, &config)
+	}
 	if err != nil {
-		return err
-	}
-	if strategy != "" {
-		config.Strategy = strategy
-	}
-	if err := overrides.apply(&target, &config); err != nil {
+		// Run names the target in its own errors; these come before it.
+		if config.Label != "" {
+			err = fmt.Errorf("%s: %w", config.Label, err)
+		}
 		return err
 	}
 	ref, err := pusher.Run(push.Job{
@@ -162,19 +166,18 @@ func runDeploy(args []string) error {
 		spec, config := root+"/"+op.Spec, root+"/"+op.Config
 		switch op.Kind {
 		case "push":
-			err = pushOne(pusher, root, spec, config, op.Strategy, &overrides)
+			// The pusher names the target in its errors.
+			if err := pushOne(pusher, root, spec, config, op.Strategy, &overrides); err != nil {
+				return err
+			}
 			pushes++
 		case "load":
-			err = loads.one(ctx, spec, config)
+			if err := loads.one(ctx, spec, config); err != nil {
+				return fmt.Errorf("%s: %w", op.Label, err)
+			}
 			loaded++
 		default:
-			err = fmt.Errorf("unknown operation kind %q", op.Kind)
-		}
-		if err != nil && !strings.HasPrefix(err.Error(), op.Label+":") {
-			return fmt.Errorf("%s: %w", op.Label, err)
-		}
-		if err != nil {
-			return err
+			return fmt.Errorf("%s: unknown operation kind %q", op.Label, op.Kind)
 		}
 	}
 	if pushes > 0 {
