@@ -86,11 +86,11 @@ func RulesImgWith(root string, opts compress.Options, out string) (Result, error
 	if err != nil {
 		return Result{}, err
 	}
-	entries, err := layer.Plan(inputs, layer.MetadataSpec{})
+	layout, err := layer.NewLayout(inputs, layer.MetadataSpec{})
 	if err != nil {
 		return Result{}, err
 	}
-	meta, err := layer.Build(entries, opts, out)
+	meta, err := layer.BuildLayout(layout, opts, out)
 	if err != nil {
 		return Result{}, err
 	}

@@ -12,3 +12,9 @@ import (
 func Build(entries []Entry, opts compress.Options, blobPath string) (blob.LayerMetadata, error) {
 	return compress.WriteBlob(blobPath, opts, func(w io.Writer) error { return WriteTar(w, entries) })
 }
+
+// BuildLayout is Build for a streaming layout: memory stays flat whatever
+// the number and size of the files.
+func BuildLayout(l *Layout, opts compress.Options, blobPath string) (blob.LayerMetadata, error) {
+	return compress.WriteBlob(blobPath, opts, func(w io.Writer) error { return WriteLayout(w, l) })
+}

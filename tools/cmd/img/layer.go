@@ -65,11 +65,11 @@ func (job layerJob) run() error {
 	if err != nil {
 		return err
 	}
-	entries, err := layer.Plan(inputs, spec, layer.ParentDirectories(job.parents))
+	layout, err := layer.NewLayout(inputs, spec, layer.ParentDirectories(job.parents))
 	if err != nil {
 		return err
 	}
-	meta, err := layer.Build(entries, job.compression, job.blobOut)
+	meta, err := layer.BuildLayout(layout, job.compression, job.blobOut)
 	if err != nil {
 		return err
 	}
