@@ -224,11 +224,19 @@ func CorpusFromEnv() (*corpus.Corpus, error) {
 	}
 	dir := os.Getenv(EnvCorpus)
 	if dir == "" {
-		name := fmt.Sprintf("corpus-%d", p.Bytes)
-		if p.Dups {
-			name += "-dups"
-		}
-		dir = filepath.Join(os.TempDir(), "rules_img_bench", name)
+		dir = CorpusDir(p)
 	}
 	return corpus.Ensure(dir, p)
+}
+
+// CorpusDir is the default directory of the corpus with parameters p.
+func CorpusDir(p corpus.Params) string {
+	name := fmt.Sprintf("corpus-%d", p.Bytes)
+	if p.Dups {
+		name += "-dups"
+	}
+	if p.SingleFile {
+		name += "-single"
+	}
+	return filepath.Join(os.TempDir(), "rules_img_bench", name)
 }

@@ -145,11 +145,13 @@ func newParallelGzip(out io.Writer, level, jobs int) *parallelGzip {
 		level:   level,
 		out:     out,
 		toc:     estargz.NewGzipCompressorWithLevel(level),
-		order:   make(chan *gzMember, 2*jobs),
+		order:   make(chan *gzMember, jobs),
 		written: make(chan error, 1),
 		sem:     make(chan struct{}, jobs),
 	}
-	c.buffers.New = func() any { return new(bytes.Buffer) }
+	// Room for a whole 4 MiB chunk and some headers from the start: a
+	// buffer that doubles as it grows would end up twice that.
+	c.buffers.New = func() any { return bytes.NewBuffer(make([]byte, 0, 4<<20+256<<10)) }
 	go c.writeMembers()
 	return c
 }

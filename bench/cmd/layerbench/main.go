@@ -33,7 +33,13 @@ func run() error {
 	impl := flag.String("impl", "rules_img", "rules_img or baseline")
 	variant := flag.String("variant", "", "a rules_img compression variant (bench.Variants); overrides -compress and -impl")
 	out := flag.String("out", "", "blob to write (default: a temporary file, removed afterwards)")
+	inBytesFlag := flag.Int64("bytes", 0, "bytes of file content in -dir, if known (saves a walk)")
+	table := flag.Bool("table", false, "run every benchmark, interleaved, and print one table (see table.go)")
 	flag.Parse()
+
+	if *table {
+		return runTable()
+	}
 
 	if *gen {
 		start := time.Now()
@@ -79,9 +85,12 @@ func run() error {
 	}
 	// The input size is counted outside the timed part, as the benchmarks
 	// take it from the corpus stamp.
-	inBytes, err := treeBytes(*dir)
-	if err != nil {
-		return err
+	inBytes := *inBytesFlag
+	if inBytes == 0 {
+		var err error
+		if inBytes, err = treeBytes(*dir); err != nil {
+			return err
+		}
 	}
 	start := time.Now()
 	res, err := pipeline(*dir, alg, blobPath)
