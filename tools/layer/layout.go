@@ -25,9 +25,9 @@ type Layout struct {
 
 // layoutInput is one input, cleaned and checked.
 type layoutInput struct {
-	entry Entry // the entry itself; a KindDir for a directory source
+	entry Entry  // the entry itself; a KindDir for a directory source
 	tree  string // a directory source, copied whole
-	index int   // position in the input list, to break ties deterministically
+	index int    // position in the input list, to break ties deterministically
 }
 
 // PlanOption changes how a Layout lays out the entries.
