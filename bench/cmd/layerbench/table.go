@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -157,40 +158,48 @@ func runTable() error {
 				}
 			}
 		}
+		if r+1 < max(rounds, bigRounds) {
+			// The table so far, in case the run is cut short.
+			fmt.Fprintf(os.Stderr, "after round %d:\n", r+1)
+			printTable(os.Stderr, cases, results, mixed, r+1)
+		}
 	}
 	wall := time.Since(start)
 	other := machineBusy() - busy0 - own
-	printTable(cases, results, mixed, rounds)
+	printTable(os.Stdout, cases, results, mixed, rounds)
 	fmt.Printf("\nother processes used %.0f CPU s during the %.0f s run (%.0f%% of the machine): wall-clock figures are skewed by that much at most; CPU figures are not\n",
 		max(other.Seconds(), 0), wall.Seconds(), 100*max(other.Seconds(), 0)/(wall.Seconds()*float64(cpus())))
 	return nil
 }
 
-func printTable(cases []benchCase, results map[string]*result, mixed *corpus.Corpus, rounds int) {
-	fmt.Printf("\nLayer writing, rules_img (default settings) vs the baseline in the same run; %d CPUs; %d rounds, interleaved\n", cpus(), rounds)
-	fmt.Printf("corpus: %d files (%d small 1-64 KiB, 70%% text, 30%% random; 4 large, half compressible), %s; the dups corpus repeats 30%% of the small files\n",
+func printTable(w io.Writer, cases []benchCase, results map[string]*result, mixed *corpus.Corpus, rounds int) {
+	fmt.Fprintf(w, "\nLayer writing, rules_img (default settings) vs the baseline in the same run; %d CPUs; %d rounds, interleaved\n", cpus(), rounds)
+	fmt.Fprintf(w, "corpus: %d files (%d small 1-64 KiB, 70%% text, 30%% random; 4 large, half compressible), %s; the dups corpus repeats 30%% of the small files\n",
 		mixed.Stats.Files, mixed.Stats.SmallFiles, human(mixed.Stats.Bytes))
-	fmt.Println("MB/s = file bytes / best wall time (1 MB = 10^6 B); CPU s = least user+sys of a build; RSS = largest peak RSS of a build")
-	fmt.Println("baseline: walk, archive/tar, sha256 of the tar, pgzip -6 on all cores | zstd default | none, sha256 of the output, 64 KiB writes")
-	fmt.Println()
+	fmt.Fprintln(w, "MB/s = file bytes / best wall time (1 MB = 10^6 B); CPU s = least user+sys of a build; RSS = largest peak RSS of a build")
+	fmt.Fprintln(w, "baseline: walk, archive/tar, sha256 of the tar, pgzip -6 on all cores | zstd default | none, sha256 of the output, 64 KiB writes")
+	fmt.Fprintln(w)
 	f := "%-22s %9s %9s %6s | %8s %8s %6s | %8s %8s | %9s %9s\n"
-	fmt.Printf(f, "case", "base MB/s", "ours MB/s", "ratio", "base CPU", "ours CPU", "ratio", "base RSS", "ours RSS", "base out", "ours out")
-	fmt.Println(strings.Repeat("-", 124))
+	fmt.Fprintf(w, f, "case", "base MB/s", "ours MB/s", "ratio", "base CPU", "ours CPU", "ratio", "base RSS", "ours RSS", "base out", "ours out")
+	fmt.Fprintln(w, strings.Repeat("-", 124))
 	for _, c := range cases {
 		res := results[c.name]
+		if res == nil || len(res.ours) == 0 {
+			continue
+		}
 		base := res.base
 		if c.baseFrom != "" {
 			base = results[c.baseFrom].base
 		}
 		b, o := summarize(base), summarize(res.ours)
 		mbs := func(s sample) float64 { return float64(c.c.Stats.Bytes) / 1e6 / s.wall.Seconds() }
-		fmt.Printf(f, c.name,
+		fmt.Fprintf(w, f, c.name,
 			fmt.Sprintf("%.0f", mbs(b)), fmt.Sprintf("%.0f", mbs(o)), fmt.Sprintf("%.2fx", mbs(o)/mbs(b)),
 			fmt.Sprintf("%.2fs", b.cpu.Seconds()), fmt.Sprintf("%.2fs", o.cpu.Seconds()), fmt.Sprintf("%.2fx", o.cpu.Seconds()/b.cpu.Seconds()),
 			fmt.Sprintf("%.0fMiB", float64(b.rssKiB)/1024), fmt.Sprintf("%.0fMiB", float64(o.rssKiB)/1024),
 			fmt.Sprintf("%.0fMB", float64(b.outBytes)/1e6), fmt.Sprintf("%.0fMB", float64(o.outBytes)/1e6))
 	}
-	fmt.Println("\nratio: ours/base (MB/s: higher is better, CPU: lower is better)")
+	fmt.Fprintln(w, "\nratio: ours/base (MB/s: higher is better, CPU: lower is better)")
 }
 
 // summarize takes the best wall and CPU time and the largest RSS.
