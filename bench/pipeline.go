@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -80,8 +81,10 @@ var Variants = []Variant{
 	{"estargz", compress.Options{Algorithm: compress.Gzip, Level: compress.DefaultLevel, EStargz: true}},
 }
 
-// RulesImgWith is RulesImg with the given compression options.
+// RulesImgWith is RulesImg with the given compression options. Like the
+// img tool, it sets layer.MemoryLimit.
 func RulesImgWith(root string, opts compress.Options, out string) (Result, error) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(layer.MemoryLimit))
 	inputs, err := layer.ParseInputs(strings.NewReader("file\t"+LayerPath+"\t"+root+"\n"), "_main")
 	if err != nil {
 		return Result{}, err

@@ -13,19 +13,23 @@ import (
 	"github.com/rules-img/rules_img/tools/blob"
 )
 
-// chunkSize is the unit in which the uncompressed stream is handed from
-// the tar writer to the compressor, and in which the blob is written:
-// 64 KiB writes cost far less kernel time than 1 MiB ones.
+// chunkSize is the largest write to the blob file: 64 KiB writes cost far
+// less kernel time than 1 MiB ones.
 const chunkSize = 64 << 10
 
+// handoffSize is the unit in which the uncompressed stream goes from the
+// tar writer to the compressor: large enough that handing over (a channel
+// operation, often a goroutine wake-up) costs little per byte.
+const handoffSize = 256 << 10
+
 // chunksInFlight bounds the memory between the two stages.
-const chunksInFlight = 16
+const chunksInFlight = 8
 
 // WriteBlob writes a layer blob at path in one pass, as a pipeline of two
 // goroutines: write's uncompressed stream and its diff_id hash on one, the
 // compressor, the digest hash and the file on the other (and on the
-// compressor's own goroutines), handing 64 KiB chunks from one to the
-// other. A single zstd or gzip stream then uses a second core too. On error
+// compressor's own goroutines), handing 256 KiB chunks from one to the
+// other; the file is written 64 KiB at a time. A single zstd or gzip stream then uses a second core too. On error
 // the blob is removed, so nothing half-written stays behind. An eStargz
 // compressor reports the diff_id and the annotations itself: its blob
 // decompresses to more than the tar.
@@ -42,7 +46,7 @@ func WriteBlob(path string, opts Options, write func(io.Writer) error) (meta blo
 			os.Remove(path)
 		}
 	}()
-	out := bufio.NewWriterSize(f, chunkSize)
+	out := bufio.NewWriterSize(splitWriter{f}, chunkSize)
 	// Uncompressed, the blob is the tar: its digest is the diff_id, hashed
 	// once.
 	var compressed *blob.DigestWriter
@@ -97,6 +101,23 @@ func WriteBlob(path string, opts Options, write func(io.Writer) error) (meta blo
 
 var errStopped = errors.New("the compressor stopped")
 
+// splitWriter writes to a file in pieces of at most chunkSize: a
+// bufio.Writer passes writes larger than its buffer on whole.
+type splitWriter struct{ w io.Writer }
+
+func (s splitWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		k, err := s.w.Write(p[:min(len(p), chunkSize)])
+		n += k
+		if err != nil {
+			return n, err
+		}
+		p = p[k:]
+	}
+	return n, nil
+}
+
 // pipe hands the stream written to it over to consume in chunks, hashing
 // each chunk on the writer's side.
 type pipe struct {
@@ -110,7 +131,7 @@ type pipe struct {
 func newPipe(hashed bool) *pipe {
 	p := &pipe{full: make(chan []byte, chunksInFlight), free: make(chan []byte, chunksInFlight), stop: make(chan struct{})}
 	for range chunksInFlight {
-		p.free <- make([]byte, 0, chunkSize)
+		p.free <- make([]byte, 0, handoffSize)
 	}
 	if hashed {
 		p.hash = sha256.New()

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/rules-img/rules_img/tools/blob"
 	"github.com/rules-img/rules_img/tools/compress"
@@ -52,6 +53,7 @@ func runLayer(args []string) error {
 }
 
 func (job layerJob) run() error {
+	debug.SetMemoryLimit(layer.MemoryLimit)
 	f, err := os.Open(job.inputs)
 	if err != nil {
 		return err
