@@ -28,6 +28,8 @@ import (
 //	BENCH_BIG      size of the single-file corpus (default 4 GiB; 0 skips it)
 //	BENCH_BIG_ROUNDS  rounds of the single-file cases (default 1)
 //	BENCH_BIG_COMPRESS  compression of the single-file cases (default gzip)
+//	BENCH_CASES    only the cases whose names start with one of these
+//	               (comma-separated), for example "gzip,zstd"
 
 // benchCase is one row: rules_img's build and the baseline it is compared to.
 type benchCase struct {
@@ -108,6 +110,26 @@ func runTable() error {
 		cases = append(cases, c)
 	}
 
+	if only := os.Getenv("BENCH_CASES"); only != "" {
+		keep := map[string]bool{}
+		for _, c := range cases {
+			for _, prefix := range strings.Split(only, ",") {
+				if strings.HasPrefix(c.name, prefix) {
+					keep[c.name] = true
+					if c.baseFrom != "" {
+						keep[c.baseFrom] = true // its baseline
+					}
+				}
+			}
+		}
+		var kept []benchCase
+		for _, c := range cases {
+			if keep[c.name] {
+				kept = append(kept, c)
+			}
+		}
+		cases = kept
+	}
 	busy0 := machineBusy()
 	var own time.Duration
 	results := map[string]*result{}
@@ -153,6 +175,7 @@ func runTable() error {
 				if err != nil {
 					return fmt.Errorf("%s: %w", c.name, err)
 				}
+				fmt.Fprintf(os.Stderr, "  %.2fs wall, %.2fs CPU, %.0f MiB RSS\n", s.wall.Seconds(), s.cpu.Seconds(), float64(s.rssKiB)/1024)
 				if ours {
 					res.ours = append(res.ours, s)
 				} else {
