@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -80,17 +81,19 @@ var Variants = []Variant{
 	{"estargz", compress.Options{Algorithm: compress.Gzip, Level: compress.DefaultLevel, EStargz: true}},
 }
 
-// RulesImgWith is RulesImg with the given compression options.
+// RulesImgWith is RulesImg with the given compression options. Like the
+// img tool, it sets layer.MemoryLimit.
 func RulesImgWith(root string, opts compress.Options, out string) (Result, error) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(layer.MemoryLimit))
 	inputs, err := layer.ParseInputs(strings.NewReader("file\t"+LayerPath+"\t"+root+"\n"), "_main")
 	if err != nil {
 		return Result{}, err
 	}
-	entries, err := layer.Plan(inputs, layer.MetadataSpec{})
+	layout, err := layer.NewLayout(inputs, layer.MetadataSpec{})
 	if err != nil {
 		return Result{}, err
 	}
-	meta, err := layer.Build(entries, opts, out)
+	meta, err := layer.BuildLayout(layout, opts, out)
 	if err != nil {
 		return Result{}, err
 	}
@@ -224,11 +227,19 @@ func CorpusFromEnv() (*corpus.Corpus, error) {
 	}
 	dir := os.Getenv(EnvCorpus)
 	if dir == "" {
-		name := fmt.Sprintf("corpus-%d", p.Bytes)
-		if p.Dups {
-			name += "-dups"
-		}
-		dir = filepath.Join(os.TempDir(), "rules_img_bench", name)
+		dir = CorpusDir(p)
 	}
 	return corpus.Ensure(dir, p)
+}
+
+// CorpusDir is the default directory of the corpus with parameters p.
+func CorpusDir(p corpus.Params) string {
+	name := fmt.Sprintf("corpus-%d", p.Bytes)
+	if p.Dups {
+		name += "-dups"
+	}
+	if p.SingleFile {
+		name += "-single"
+	}
+	return filepath.Join(os.TempDir(), "rules_img_bench", name)
 }

@@ -66,6 +66,9 @@ type Params struct {
 	// Dups makes 30% of the small files byte-for-byte copies of other
 	// small files.
 	Dups bool `json:"dups"`
+	// SingleFile makes the corpus one binary of Bytes bytes, half
+	// compressible, to check that memory does not grow with file size.
+	SingleFile bool `json:"single_file,omitempty"`
 }
 
 func (p Params) normalized() Params {
@@ -181,6 +184,10 @@ type fileSpec struct {
 // the disk.
 func plan(p Params) (dirs []string, files []fileSpec, stats Stats) {
 	r := rand.New(rand.NewPCG(p.Seed, 0x636f72707573)) // "corpus"
+	if p.SingleFile {
+		f := fileSpec{path: "large/single.bin", kind: kindMixed, seed: r.Uint64(), size: p.Bytes}
+		return []string{"large"}, []fileSpec{f}, Stats{Files: 1, Dirs: 1, Bytes: p.Bytes}
+	}
 	scale := float64(p.Bytes) / DefaultBytes
 
 	var large []fileSpec

@@ -109,14 +109,18 @@ def _image_layer_impl(ctx):
             fail("%s: symlinks[%r] needs a target without tabs or newlines" % (ctx.label, raw_path))
         args.add("symlink\t%s\t%s" % (path, link_target))
 
-    metadata = ctx.actions.declare_file(ctx.label.name + ".file_metadata.json")
-    ctx.actions.write(metadata, json.encode({
-        "default": _decode_metadata(ctx, "default_metadata", ctx.attr.default_metadata or "{}"),
-        "paths": {
-            clean_path(ctx.label, "file_metadata", p): _decode_metadata(ctx, "file_metadata[%r]" % p, m)
-            for p, m in ctx.attr.file_metadata.items()
-        },
-    }))
+    # Most layers set no metadata: no file to write then (one action less
+    # to analyse per layer, which counts with hundreds of layers).
+    metadata = None
+    if ctx.attr.default_metadata or ctx.attr.file_metadata:
+        metadata = ctx.actions.declare_file(ctx.label.name + ".file_metadata.json")
+        ctx.actions.write(metadata, json.encode({
+            "default": _decode_metadata(ctx, "default_metadata", ctx.attr.default_metadata or "{}"),
+            "paths": {
+                clean_path(ctx.label, "file_metadata", p): _decode_metadata(ctx, "file_metadata[%r]" % p, m)
+                for p, m in ctx.attr.file_metadata.items()
+            },
+        }))
 
     blob = ctx.actions.declare_file(ctx.label.name + compression.extension)
     layer_metadata = ctx.actions.declare_file(ctx.label.name + ".layer.json")
@@ -125,7 +129,8 @@ def _image_layer_impl(ctx):
     cmd.add("layer")
     cmd.add("--label", str(ctx.label))
     cmd.add("--workspace_name", ctx.workspace_name)
-    cmd.add("--metadata", metadata)
+    if metadata:
+        cmd.add("--metadata", metadata)
     compression_args(cmd, compression)
     cmd.add("--blob", blob)
     cmd.add("--meta", layer_metadata)
@@ -135,7 +140,7 @@ def _image_layer_impl(ctx):
     ctx.actions.run(
         executable = tool.executable,
         arguments = [cmd],
-        inputs = depset([metadata, inputs_list], transitive = inputs),
+        inputs = depset([metadata, inputs_list] if metadata else [inputs_list], transitive = inputs),
         outputs = [blob, layer_metadata],
         mnemonic = "ImageLayer",
         progress_message = "Writing layer %{label}",

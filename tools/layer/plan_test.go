@@ -62,7 +62,7 @@ func TestPlanErrors(t *testing.T) {
 			MetadataSpec{Paths: map[string]FileMetadata{"/app/x": {Mode: ptr("0600")}, "app//x/": {Mode: ptr("0644")}}},
 			[]string{"file_metadata", `"/app/x"`, `"app//x/"`, "/app/x"}},
 		{"parent is a file", []Input{file("/a", a), file("/a/b/c", b)},
-			MetadataSpec{}, []string{"/a/b needs /a to be a directory, but it is a file (" + a + ")"}},
+			MetadataSpec{}, []string{"/a/b/c needs /a to be a directory, but it is a file (" + a + ")"}},
 		{"parent is a symlink", []Input{{Kind: KindSymlink, Path: "/lib", Target: "usr/lib"}, file("/lib/x", a)},
 			MetadataSpec{}, []string{"/lib/x needs /lib to be a directory, but it is a symlink"}},
 		{"parent is an empty file", []Input{{Kind: KindFile, Path: "/etc/conf"}, file("/etc/conf/x", a)},

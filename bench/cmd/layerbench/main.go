@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/rules-img/rules_img/bench"
@@ -33,7 +34,14 @@ func run() error {
 	impl := flag.String("impl", "rules_img", "rules_img or baseline")
 	variant := flag.String("variant", "", "a rules_img compression variant (bench.Variants); overrides -compress and -impl")
 	out := flag.String("out", "", "blob to write (default: a temporary file, removed afterwards)")
+	inBytesFlag := flag.Int64("bytes", 0, "bytes of file content in -dir, if known (saves a walk)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the build here")
+	table := flag.Bool("table", false, "run every benchmark, interleaved, and print one table (see table.go)")
 	flag.Parse()
+
+	if *table {
+		return runTable()
+	}
 
 	if *gen {
 		start := time.Now()
@@ -79,9 +87,23 @@ func run() error {
 	}
 	// The input size is counted outside the timed part, as the benchmarks
 	// take it from the corpus stamp.
-	inBytes, err := treeBytes(*dir)
-	if err != nil {
-		return err
+	inBytes := *inBytesFlag
+	if inBytes == 0 {
+		var err error
+		if inBytes, err = treeBytes(*dir); err != nil {
+			return err
+		}
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	start := time.Now()
 	res, err := pipeline(*dir, alg, blobPath)

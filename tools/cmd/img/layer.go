@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/rules-img/rules_img/tools/blob"
 	"github.com/rules-img/rules_img/tools/compress"
@@ -52,6 +53,7 @@ func runLayer(args []string) error {
 }
 
 func (job layerJob) run() error {
+	debug.SetMemoryLimit(layer.MemoryLimit)
 	f, err := os.Open(job.inputs)
 	if err != nil {
 		return err
@@ -65,11 +67,11 @@ func (job layerJob) run() error {
 	if err != nil {
 		return err
 	}
-	entries, err := layer.Plan(inputs, spec, layer.ParentDirectories(job.parents))
+	layout, err := layer.NewLayout(inputs, spec, layer.ParentDirectories(job.parents))
 	if err != nil {
 		return err
 	}
-	meta, err := layer.Build(entries, job.compression, job.blobOut)
+	meta, err := layer.BuildLayout(layout, job.compression, job.blobOut)
 	if err != nil {
 		return err
 	}
