@@ -10,23 +10,19 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/rules-img/rules_img/tools/blob"
+	"github.com/rules-img/rules_img/bench/imagefiles"
 	"github.com/rules-img/rules_img/tools/deploy"
 	"github.com/rules-img/rules_img/tools/push"
 )
@@ -50,7 +46,10 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	files, size := writeFiles(dir, img)
+	files, size, err := imagefiles.Write(dir, img)
+	if err != nil {
+		log.Fatal(err)
+	}
 	if _, err := layout.Write(filepath.Join(dir, "layout"), empty.Index); err != nil {
 		log.Fatal(err)
 	}
@@ -98,34 +97,4 @@ func pushOurs(files deploy.ManifestFiles, registry, repository string) error {
 	}
 	_, err = p.Push(img, push.Target{Registry: registry, Repository: repository, Tags: []string{"latest"}})
 	return err
-}
-
-// writeFiles stores img as the files a Bazel build produces.
-func writeFiles(dir string, img v1.Image) (deploy.ManifestFiles, int64) {
-	write := func(name string, data []byte) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			log.Fatal(err)
-		}
-		return path
-	}
-	raw, _ := img.RawManifest()
-	cfg, _ := img.RawConfigFile()
-	files := deploy.ManifestFiles{Manifest: write("manifest.json", raw), Config: write("config.json", cfg)}
-	layers, _ := img.Layers()
-	var total int64
-	for i, l := range layers {
-		d, _ := l.Digest()
-		diff, _ := l.DiffID()
-		n, _ := l.Size()
-		rc, _ := l.Compressed()
-		data, _ := io.ReadAll(rc)
-		total += n
-		meta, _ := json.Marshal(blob.LayerMetadata{MediaType: string(types.DockerLayer), Digest: d.String(), Size: n, DiffID: diff.String()})
-		files.Layers = append(files.Layers, deploy.LayerFiles{
-			Metadata: write(fmt.Sprintf("layer%d.json", i), meta),
-			Blob:     write(fmt.Sprintf("layer%d.blob", i), data),
-		})
-	}
-	return files, total
 }
