@@ -26,6 +26,9 @@ MOD
 
 cat >"$dir/.bazelrc" <<RC
 try-import $repo/.bazel-offline/offline.bazelrc
+# The checks read intermediate outputs, which Bazel 7 does not fetch from a
+# cache by default.
+build --remote_download_outputs=all
 RC
 [ -z "${SCALE_DISK_CACHE:-}" ] || echo "build --disk_cache=$SCALE_DISK_CACHE" >>"$dir/.bazelrc"
 

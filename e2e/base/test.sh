@@ -50,6 +50,7 @@ sed -i "s#TLS_REGISTRY_UNDER_TEST#$REGISTRY_TLS#; s#REGISTRY_UNDER_TEST#$REGISTR
 cat >"$ws/.bazelrc" <<RC
 try-import $REPO_ROOT/.bazel-offline/offline.bazelrc
 build --disk_cache=~/.cache/rules_img/bazel-disk-cache
+build --remote_download_outputs=all
 # Layer downloads run in actions: give them the registry's CA and credentials.
 build --action_env=SSL_CERT_FILE --action_env=DOCKER_CONFIG --action_env=IMG_CREDENTIAL_HELPER
 RC

@@ -21,7 +21,7 @@ trap cleanup EXIT
 
 cp -r . "$ws" && rm -f "$ws/test.sh" "$ws"/bazel-*
 sed -i "s#path = \"../..\"#path = \"$REPO_ROOT\"#" "$ws/MODULE.bazel"
-printf 'try-import %s/.bazel-offline/offline-go.bazelrc\nbuild --disk_cache=~/.cache/rules_img/bazel-disk-cache\n' "$REPO_ROOT" >"$ws/.bazelrc"
+printf 'try-import %s/.bazel-offline/offline-go.bazelrc\nbuild --disk_cache=~/.cache/rules_img/bazel-disk-cache\nbuild --remote_download_outputs=all\n' "$REPO_ROOT" >"$ws/.bazelrc"
 cd "$ws" || exit 1
 
 containerd_up "$work/ctd" 2>"$work/ctd.err" || { fail "load: containerd starts" "$(cat "$work/ctd.err")"; finish; }

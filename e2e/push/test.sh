@@ -37,7 +37,7 @@ proxy_stat() { curl -s "http://$1/__stats" | jq -r "$2"; }
 
 cp -r . "$ws" && rm -f "$ws/test.sh" && rm -rf "$ws/faultproxy"
 sed -i "s#path = \"../..\"#path = \"$REPO_ROOT\"#" "$ws/MODULE.bazel"
-printf 'try-import %s/.bazel-offline/offline.bazelrc\nbuild --disk_cache=~/.cache/rules_img/bazel-disk-cache\n' "$REPO_ROOT" >"$ws/.bazelrc"
+printf 'try-import %s/.bazel-offline/offline.bazelrc\nbuild --disk_cache=~/.cache/rules_img/bazel-disk-cache\nbuild --remote_download_outputs=all\n' "$REPO_ROOT" >"$ws/.bazelrc"
 cd "$ws"
 
 # A push, through a proxy that counts.
