@@ -10,8 +10,9 @@
 The Go generator decides the repositories and writes their BUILD files.
 """
 
-load("//extensions:pull_attrs.bzl", "PULL_ATTRS", "pull_spec")
-load("//extensions:repositories.bzl", "generated_repo", "host_tool")
+load("//extensions:fetch.bzl", "host_tool")
+load("//extensions:pull_attrs.bzl", "pull_attrs", "pull_spec")
+load("//extensions:repositories.bzl", "generated_repo")
 
 _HUB = "images"
 
@@ -53,8 +54,13 @@ images = module_extension(
     doc = "Base images pinned in MODULE.bazel and resolved through a lockfile.",
     tag_classes = {
         "pull": tag_class(
-            doc = "A base image. `@NAME` is the image for the target platform.",
-            attrs = dict(name = attr.string(mandatory = True, doc = "Repository name of the image: `@NAME` in BUILD files, after `use_repo(images, \"NAME\")`."), **PULL_ATTRS),
+            doc = "A base image. `@NAME` is the image: for an index, an index of the platforms " +
+                  "taken, which `image_manifest(base = ...)` picks the target platform's image from; " +
+                  "`@NAME//:linux_amd64` (os_arch[_variant]) is one platform's image.",
+            attrs = dict(
+                name = attr.string(mandatory = True, doc = "Repository name of the image: `@NAME` in BUILD files, after `use_repo(images, \"NAME\")`."),
+                **pull_attrs(layer_handling = "lazy")
+            ),
         ),
         "lockfile": tag_class(
             doc = "The lockfile, in the root module. Create or refresh it with `bazel run @images//:update`.",

@@ -37,17 +37,40 @@ type Plan struct {
 type Repo struct {
 	Name  string            `json:"name"`
 	Files map[string]string `json:"files"`
-	// Fetch makes the repository download a platform's manifest and config
-	// (verified against their digests) before its files are written.
+	// Fetch makes the repository download an index or a platform's
+	// manifest and config (verified against their digests) before its
+	// files are written.
 	Fetch *Fetch `json:"fetch,omitempty"`
 }
 
-// Fetch names one platform manifest to download.
+// Kinds of Fetch.
+const (
+	// FetchIndex downloads an index and writes IndexFile and its
+	// DescriptorFile.
+	FetchIndex = "index"
+	// FetchManifest downloads a platform's manifest and config (and its
+	// layers, with Layers) and writes its DescriptorFile and LayerFiles.
+	FetchManifest = "manifest"
+)
+
+// Fetch says what a repository downloads, and from where.
 type Fetch struct {
+	Kind       string   `json:"kind"`
 	Registries []string `json:"registries"`
 	Repository string   `json:"repository"`
-	Digest     string   `json:"digest"`
-	Platform   string   `json:"platform"`
+	// Downloader is lock.ImgTool or lock.Bazel.
+	Downloader string `json:"downloader"`
+	Digest     string `json:"digest"`
+	// MediaType is the manifest's (FetchManifest).
+	MediaType string `json:"media_type,omitempty"`
+	// Platform is the manifest's, as the index says it (FetchManifest).
+	Platform *lock.OCIPlatform `json:"platform,omitempty"`
+	// Layers downloads the manifest's layer blobs too: eager layer
+	// handling (FetchManifest).
+	Layers bool `json:"layers,omitempty"`
+	// Manifests are the digests of the pulled manifests, which the
+	// repository's index lists (FetchIndex).
+	Manifests []string `json:"manifests,omitempty"`
 }
 
 // blobPrefix starts the names of layer blob repositories.
@@ -100,10 +123,8 @@ func validate(req Request) error {
 		if p.Name == req.Hub || strings.HasPrefix(p.Name, blobPrefix) {
 			return fmt.Errorf("pull name %q is reserved: choose another name", p.Name)
 		}
-		for _, pl := range p.Platforms {
-			if _, err := Constraints(pl); err != nil {
-				return fmt.Errorf("pull %q: %w", p.Name, err)
-			}
+		if p.LayerHandling == "" || p.Downloader == "" {
+			return fmt.Errorf("pull %q: the request gives no layer_handling or downloader", p.Name)
 		}
 	}
 	if len(req.Pulls) > 0 && req.LockfileLabel == "" {
@@ -129,9 +150,11 @@ func hubRepo(req Request) (Repo, error) {
 	}}, nil
 }
 
-// pullRepos plans the repositories of one pull: the one named after it,
-// which selects the platform, and one per platform that fetches its
-// manifest and config. Layer blobs are collected into blobs.
+// pullRepos plans the repositories of one pull: one per platform, which
+// fetches its manifest and config, and the one named after the pull: the
+// index of those platforms (fetched, so that it keeps the source's bytes
+// when nothing was left out), or for a single manifest an alias of it.
+// Layer blobs of lazy pulls are collected into blobs.
 func pullRepos(req Request, p lock.Pull, locked lock.File, blobs map[string][]string) ([]Repo, error) {
 	update := fmt.Sprintf("bazel run @%s//:update", req.Hub)
 	img, ok := locked.Images[p.Name]
@@ -141,54 +164,63 @@ func pullRepos(req Request, p lock.Pull, locked lock.File, blobs map[string][]st
 	if why := img.Stale(p); why != "" {
 		return errorRepo(p.Name, fmt.Sprintf("the entry for the pull %q in %s is stale (%s): run %s", p.Name, req.LockfileLabel, why, update))
 	}
-	platforms := selectable(img)
+	platforms := img.InIndexOrder()
 	if len(platforms) == 0 {
-		return errorRepo(p.Name, fmt.Sprintf("the pull %q resolved only to platforms that have no Bazel constraints here (%s): name the platforms to use in the pull's platforms", p.Name, strings.Join(img.PlatformNames(), ", ")))
+		return errorRepo(p.Name, fmt.Sprintf("the entry for the pull %q in %s has no platform: run %s", p.Name, req.LockfileLabel, update))
 	}
-	hub := newBuildFile()
+	label := func(platform string) string { return "@" + p.Name + "_" + PlatformDir(platform) + "//:image" }
 	var repos []Repo
-	actuals := map[string]string{}
-	var settings []string
 	for _, platform := range platforms {
-		entry := img.Platforms[platform]
-		repoName := p.Name + "_" + targetName(platform)
-		if err := addPlatform(hub, platform, "@"+repoName+"//:image", actuals, &settings); err != nil {
-			return nil, err
+		if PlatformDir(platform) == p.Name {
+			return errorRepo(p.Name, fmt.Sprintf("the pull %q has a platform target of the same name: rename the pull", p.Name))
 		}
-		files, err := pulledImageBUILD("image", "", platform, entry, func(digest string) string {
+		entry := img.Platforms[platform]
+		layerBlobs, err := layerBlobs(p, entry, func(digest string) string {
 			blobs[digest] = appendUnique(blobs[digest], registrySources(p)...)
 			return "@" + blobRepoName(digest) + "//:blob"
 		})
 		if err != nil {
 			return nil, err
 		}
+		f := newBuildFile()
+		if err := addPulledImage(f, "image", "", p, entry, layerBlobs); err != nil {
+			return nil, err
+		}
+		pl := entry.Platform
 		repos = append(repos, Repo{
-			Name:  repoName,
-			Files: map[string]string{"BUILD.bazel": files},
-			Fetch: &Fetch{Registries: p.Registries, Repository: p.Repository, Digest: entry.Manifest.Digest, Platform: platform},
+			Name:  p.Name + "_" + PlatformDir(platform),
+			Files: map[string]string{"BUILD.bazel": f.format()},
+			Fetch: &Fetch{
+				Kind: FetchManifest, Registries: p.Registries, Repository: p.Repository, Downloader: p.Downloader,
+				Digest: entry.Manifest.Digest, MediaType: entry.Manifest.MediaType, Platform: &pl,
+				Layers: p.LayerHandling == lock.Eager,
+			},
 		})
 	}
-	noMatch := fmt.Sprintf("@%s has no image for the target platform: it has %s. Build for one of them (--platforms), or add the platform to the pull's platforms and run %s",
-		p.Name, strings.Join(platforms, ", "), update)
-	if err := addImageAlias(hub, p.Name, settings, actuals, noMatch); err != nil {
+	hub := newBuildFile()
+	top := Repo{Name: p.Name}
+	if img.IsIndex() {
+		var manifests []string
+		for _, platform := range indexManifests(img) {
+			manifests = append(manifests, label(platform))
+		}
+		if err := addPulledIndex(hub, p.Name, p, img, manifests); err != nil {
+			return nil, err
+		}
+		top.Fetch = &Fetch{
+			Kind: FetchIndex, Registries: p.Registries, Repository: p.Repository, Downloader: p.Downloader,
+			Digest: img.Digest, Manifests: PulledDigests(img),
+		}
+	} else if err := addAlias(hub, p.Name, label(platforms[0])); err != nil {
 		return nil, err
 	}
-	hubRepo := Repo{Name: p.Name, Files: map[string]string{"BUILD.bazel": hub.format()}}
-	return append([]Repo{hubRepo}, repos...), nil
-}
-
-// selectable lists the image's platforms that map to Bazel constraints,
-// sorted. A pull without platforms takes every platform of an index, which
-// may include some (linux/arm/v5, linux/mips64le) that a build cannot
-// select; those are left out rather than failing every repository.
-func selectable(img lock.Image) []string {
-	var out []string
-	for _, platform := range img.PlatformNames() {
-		if _, err := Constraints(platform); err == nil {
-			out = append(out, platform)
+	for _, platform := range platforms {
+		if err := addAlias(hub, PlatformDir(platform), label(platform)); err != nil {
+			return nil, err
 		}
 	}
-	return out
+	top.Files = map[string]string{"BUILD.bazel": hub.format()}
+	return append([]Repo{top}, repos...), nil
 }
 
 // errorRepo gives the pull a repository whose target fails with message, so
@@ -200,80 +232,6 @@ func errorRepo(name, message string) ([]Repo, error) {
 	}
 	return []Repo{{Name: name, Files: map[string]string{"BUILD.bazel": f.format()}}}, nil
 }
-
-// addPlatform adds the config_setting and alias of one platform.
-func addPlatform(f *buildFile, platform, image string, actuals map[string]string, settings *[]string) error {
-	constraints, err := Constraints(platform)
-	if err != nil {
-		return err
-	}
-	setting := "is_" + targetName(platform)
-	*settings = append(*settings, ":"+setting)
-	actuals[":"+setting] = image
-	return f.add("platform", map[string]build.Expr{
-		"SETTING":       str(setting),
-		"CONSTRAINTS":   strList(constraints),
-		"PLATFORM_NAME": str(targetName(platform)),
-		"IMAGE":         str(image),
-	})
-}
-
-func addImageAlias(f *buildFile, name string, settings []string, actuals map[string]string, noMatch string) error {
-	return f.add("image", map[string]build.Expr{
-		"NAME":           str(name),
-		"ACTUALS":        strDict(settings, actuals),
-		"NO_MATCH_ERROR": str(noMatch),
-	})
-}
-
-// pulledImageBUILD renders the pulled_image target of one platform; its
-// files are under dir; blobLabel names the target of each layer blob.
-func pulledImageBUILD(name, dir, platform string, entry lock.Platform, blobLabel func(digest string) string) (string, error) {
-	f := newBuildFile()
-	if err := addPulledImage(f, name, dir, platform, entry, blobLabel); err != nil {
-		return "", err
-	}
-	return f.format(), nil
-}
-
-func addPulledImage(f *buildFile, name, dir, platform string, entry lock.Platform, blobLabel func(digest string) string) error {
-	parts := strings.SplitN(platform, "/", 3)
-	if len(parts) < 2 {
-		return fmt.Errorf("platform %q is not os/arch[/variant]", platform)
-	}
-	variant := ""
-	if len(parts) == 3 {
-		variant = parts[2]
-	}
-	var layers, blobLabels, mediaTypes []string
-	for i, l := range entry.Layers {
-		layers = append(layers, dir+LayerFile(i))
-		blobLabels = append(blobLabels, blobLabel(l.Digest))
-		mediaTypes = append(mediaTypes, l.MediaType)
-	}
-	return f.add("pulled_image", map[string]build.Expr{
-		"NAME":         str(name),
-		"BLOBS":        strList(blobLabels),
-		"CONFIG":       str(dir + ConfigFile),
-		"DESCRIPTOR":   str(dir + DescriptorFile),
-		"MEDIA_TYPES":  strList(mediaTypes),
-		"LAYERS":       strList(layers),
-		"MANIFEST":     str(dir + ManifestFile),
-		"OS":           str(parts[0]),
-		"ARCHITECTURE": str(parts[1]),
-		"VARIANT":      str(variant),
-	})
-}
-
-// Files that a fetch writes for one platform.
-const (
-	ManifestFile   = "manifest.json"
-	ConfigFile     = "config.json"
-	DescriptorFile = "descriptor.json"
-)
-
-// LayerFile is the metadata file of layer i.
-func LayerFile(i int) string { return fmt.Sprintf("layer_%d.json", i) }
 
 func remoteBlobRepos(blobs map[string][]string) ([]Repo, error) {
 	digests := make([]string, 0, len(blobs))

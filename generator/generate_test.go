@@ -48,16 +48,21 @@ func basePull() lock.Pull {
 		Repository: "library/debian",
 		Tag:        "bookworm",
 		Platforms:  []string{"linux/amd64", "linux/arm64/v8"},
+		// The images extension's default.
+		LayerHandling: lock.Lazy,
+		Downloader:    lock.ImgTool,
 	}
 }
 
 func distrolessPull() lock.Pull {
 	return lock.Pull{
-		Name:       "distroless",
-		Registries: []string{"gcr.io"},
-		Repository: "distroless/static",
-		Tag:        "nonroot",
-		Digest:     distroManifest,
+		Name:          "distroless",
+		Registries:    []string{"gcr.io"},
+		Repository:    "distroless/static",
+		Tag:           "nonroot",
+		Digest:        distroManifest,
+		LayerHandling: lock.Lazy,
+		Downloader:    lock.Bazel,
 	}
 }
 
@@ -78,6 +83,8 @@ func baseImage() lock.Image {
 					{Digest: sharedLayer, MediaType: ociLayerGz, Size: 30000000},
 					{Digest: baseAmdLayer2, MediaType: ociLayerZst, Size: 1234},
 				},
+				Platform: lock.OCIPlatform{OS: "linux", Architecture: "amd64"},
+				Position: 2,
 			},
 			"linux/arm64/v8": {
 				Manifest: lock.Descriptor{Digest: baseArm64, MediaType: ociManifest, Size: 701},
@@ -85,6 +92,8 @@ func baseImage() lock.Image {
 				Layers: []lock.Descriptor{
 					{Digest: baseArmLayer, MediaType: ociLayerGz, Size: 29000000},
 				},
+				Platform: lock.OCIPlatform{OS: "linux", Architecture: "arm64", Variant: "v8"},
+				Position: 0,
 			},
 		},
 	}
@@ -107,6 +116,7 @@ func distrolessImage() lock.Image {
 					{Digest: sharedLayer, MediaType: ociLayerGz, Size: 30000000},
 					{Digest: distroLayer, MediaType: ociLayerGz, Size: 100},
 				},
+				Platform: lock.OCIPlatform{OS: "linux", Architecture: "amd64"},
 			},
 		},
 	}
@@ -273,7 +283,8 @@ func TestGenerateFullyLocked(t *testing.T) {
 
 	wantNames := []string{
 		"images",
-		"base", "base_linux_amd64", "base_linux_arm64_v8",
+		// Platform repositories in the order of the index.
+		"base", "base_linux_arm64_v8", "base_linux_amd64",
 		"distroless", "distroless_linux_amd64",
 		"blob_sha256_" + strings.Repeat("a", 64),
 		"blob_sha256_" + strings.Repeat("b", 64),
@@ -313,107 +324,129 @@ func TestGenerateFullyLocked(t *testing.T) {
 
 	t.Run("pull repo", func(t *testing.T) {
 		r := repoByName(t, plan, "base")
-		if r.Fetch != nil {
-			t.Errorf("pull repo fetches %+v", r.Fetch)
+		want := &Fetch{
+			Kind: FetchIndex, Registries: basePull().Registries, Repository: "library/debian", Downloader: lock.ImgTool,
+			Digest: baseIndex, Manifests: []string{baseArm64, baseAmd64},
+		}
+		if !reflect.DeepEqual(r.Fetch, want) {
+			t.Errorf("fetch = %+v, want %+v", r.Fetch, want)
 		}
 		f := checkBUILD(t, "base/BUILD.bazel", r.Files["BUILD.bazel"])
-		for platform, want := range map[string][]string{
-			"linux_amd64":    {"@platforms//os:linux", "@platforms//cpu:x86_64"},
-			"linux_arm64_v8": {"@platforms//os:linux", "@platforms//cpu:aarch64"},
+		for platform, want := range map[string]string{
+			"linux_amd64":    "@base_linux_amd64//:image",
+			"linux_arm64_v8": "@base_linux_arm64_v8//:image",
 		} {
-			setting := rule(t, f, "config_setting", "is_"+platform)
-			if got := stringList(t, setting, "constraint_values"); !reflect.DeepEqual(got, want) {
-				t.Errorf("is_%s constraints = %v, want %v", platform, got, want)
-			}
-			alias := rule(t, f, "alias", platform)
-			if got, want := alias.AttrString("actual"), "@base_"+platform+"//:image"; got != want {
+			if got := rule(t, f, "alias", platform).AttrString("actual"); got != want {
 				t.Errorf("alias %s = %q, want %q", platform, got, want)
 			}
 		}
-		image := rule(t, f, "alias", "base")
-		sel, ok := image.Attr("actual").(*build.CallExpr)
-		if !ok || sel.X.(*build.Ident).Name != "select" {
-			t.Fatalf("base.actual is not a select: %s", build.FormatString(image.Attr("actual")))
+		index := rule(t, f, "pulled_index", "base")
+		// The manifests in the index's order: arm64 is first there.
+		if got, want := stringList(t, index, "manifests"), []string{"@base_linux_arm64_v8//:image", "@base_linux_amd64//:image"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("manifests = %v, want %v", got, want)
 		}
-		dict := sel.List[0].(*build.DictExpr)
-		got := map[string]string{}
-		var keys []string
-		for _, kv := range dict.List {
-			k := kv.Key.(*build.StringExpr).Value
-			keys = append(keys, k)
-			got[k] = kv.Value.(*build.StringExpr).Value
-		}
-		want := map[string]string{
-			":is_linux_amd64":    "@base_linux_amd64//:image",
-			":is_linux_arm64_v8": "@base_linux_arm64_v8//:image",
-		}
-		if !reflect.DeepEqual(got, want) || !sort.StringsAreSorted(keys) {
-			t.Errorf("select keys %v = %v, want %v", keys, got, want)
-		}
-		var noMatch string
-		for _, arg := range sel.List[1:] {
-			if a, ok := arg.(*build.AssignExpr); ok && a.LHS.(*build.Ident).Name == "no_match_error" {
-				noMatch = a.RHS.(*build.StringExpr).Value
+		for attr, want := range map[string]string{
+			"index": "index.json", "descriptor": "descriptor.json", "digest": baseIndex,
+			"repository": "library/debian", "tag": "bookworm",
+		} {
+			if got := index.AttrString(attr); got != want {
+				t.Errorf("%s = %q, want %q", attr, got, want)
 			}
 		}
-		for _, part := range []string{"@base has no image for the target platform", "linux/amd64, linux/arm64/v8", "bazel run @images//:update"} {
-			if !strings.Contains(noMatch, part) {
-				t.Errorf("no_match_error %q lacks %q", noMatch, part)
+		if got := stringList(t, index, "registries"); !reflect.DeepEqual(got, basePull().Registries) {
+			t.Errorf("registries = %v", got)
+		}
+		if len(f.Rules("config_setting")) != 0 || strings.Contains(r.Files["BUILD.bazel"], "select(") {
+			t.Errorf("the pull repo still selects a platform:\n%s", r.Files["BUILD.bazel"])
+		}
+	})
+
+	t.Run("single manifest", func(t *testing.T) {
+		r := repoByName(t, plan, "distroless")
+		if r.Fetch != nil {
+			t.Errorf("a single manifest's repo fetches %+v", r.Fetch)
+		}
+		f := checkBUILD(t, "distroless/BUILD.bazel", r.Files["BUILD.bazel"])
+		for _, name := range []string{"distroless", "linux_amd64"} {
+			if got := rule(t, f, "alias", name).AttrString("actual"); got != "@distroless_linux_amd64//:image" {
+				t.Errorf("alias %s = %q", name, got)
 			}
 		}
 	})
 
 	t.Run("platform repos", func(t *testing.T) {
 		for _, tc := range []struct {
-			repo, digest, platform string
-			registries             []string
-			repository             string
-			os, arch, variant      string
-			blobs, mediaTypes      []string
+			repo, digest, config string
+			registries           []string
+			repository           string
+			downloader           string
+			platform             lock.OCIPlatform
+			os, arch, variant    string
+			blobs, mediaTypes    []string
+			layers               []string
 		}{
 			{
-				repo: "base_linux_amd64", digest: baseAmd64, platform: "linux/amd64",
-				registries: basePull().Registries, repository: "library/debian",
-				os: "linux", arch: "amd64", variant: "",
+				repo: "base_linux_amd64", digest: baseAmd64, config: digest("5"),
+				registries: basePull().Registries, repository: "library/debian", downloader: lock.ImgTool,
+				platform: lock.OCIPlatform{OS: "linux", Architecture: "amd64"},
+				os:       "linux", arch: "amd64", variant: "",
 				blobs:      []string{"@blob_sha256_" + strings.Repeat("a", 64) + "//:blob", "@blob_sha256_" + strings.Repeat("c", 64) + "//:blob"},
 				mediaTypes: []string{ociLayerGz, ociLayerZst},
+				layers:     []string{sharedLayer, baseAmdLayer2},
 			},
 			{
-				repo: "base_linux_arm64_v8", digest: baseArm64, platform: "linux/arm64/v8",
-				registries: basePull().Registries, repository: "library/debian",
-				os: "linux", arch: "arm64", variant: "v8",
+				repo: "base_linux_arm64_v8", digest: baseArm64, config: digest("6"),
+				registries: basePull().Registries, repository: "library/debian", downloader: lock.ImgTool,
+				platform: lock.OCIPlatform{OS: "linux", Architecture: "arm64", Variant: "v8"},
+				os:       "linux", arch: "arm64", variant: "v8",
 				blobs:      []string{"@blob_sha256_" + strings.Repeat("b", 64) + "//:blob"},
 				mediaTypes: []string{ociLayerGz},
+				layers:     []string{baseArmLayer},
 			},
 			{
-				repo: "distroless_linux_amd64", digest: distroManifest, platform: "linux/amd64",
-				registries: []string{"gcr.io"}, repository: "distroless/static",
-				os: "linux", arch: "amd64", variant: "",
+				repo: "distroless_linux_amd64", digest: distroManifest, config: digest("7"),
+				registries: []string{"gcr.io"}, repository: "distroless/static", downloader: lock.Bazel,
+				platform: lock.OCIPlatform{OS: "linux", Architecture: "amd64"},
+				os:       "linux", arch: "amd64", variant: "",
 				blobs:      []string{"@blob_sha256_" + strings.Repeat("a", 64) + "//:blob", "@blob_sha256_" + strings.Repeat("d", 64) + "//:blob"},
 				mediaTypes: []string{ociLayerGz, ociLayerGz},
+				layers:     []string{sharedLayer, distroLayer},
 			},
 		} {
 			t.Run(tc.repo, func(t *testing.T) {
 				r := repoByName(t, plan, tc.repo)
-				want := &Fetch{Registries: tc.registries, Repository: tc.repository, Digest: tc.digest, Platform: tc.platform}
+				want := &Fetch{
+					Kind: FetchManifest, Registries: tc.registries, Repository: tc.repository, Downloader: tc.downloader,
+					Digest: tc.digest, MediaType: ociManifest, Platform: &tc.platform,
+				}
 				if !reflect.DeepEqual(r.Fetch, want) {
 					t.Errorf("fetch = %+v, want %+v", r.Fetch, want)
 				}
 				f := checkBUILD(t, tc.repo+"/BUILD.bazel", r.Files["BUILD.bazel"])
 				img := rule(t, f, "pulled_image", "image")
 				for attr, want := range map[string]string{
-					"os": tc.os, "architecture": tc.arch, "variant": tc.variant,
-					"manifest": "manifest.json", "config": "config.json", "descriptor": "descriptor.json",
+					"os": tc.os, "architecture": tc.arch, "digest": tc.digest, "repository": tc.repository,
+					"manifest": BlobFile(tc.digest), "config": BlobFile(tc.config), "descriptor": "descriptor.json",
 				} {
 					if got := img.AttrString(attr); got != want {
 						t.Errorf("%s = %q, want %q", attr, got, want)
 					}
+				}
+				wantPlatform := "{}"
+				if tc.variant != "" {
+					wantPlatform = `{"variant": "` + tc.variant + `"}`
+				}
+				if got := build.FormatString(img.Attr("platform")); got != wantPlatform {
+					t.Errorf("platform = %s, want %s", got, wantPlatform)
 				}
 				if got := stringList(t, img, "blobs"); !reflect.DeepEqual(got, tc.blobs) {
 					t.Errorf("blobs = %v, want %v", got, tc.blobs)
 				}
 				if got := stringList(t, img, "layer_media_types"); !reflect.DeepEqual(got, tc.mediaTypes) {
 					t.Errorf("layer_media_types = %v, want %v", got, tc.mediaTypes)
+				}
+				if got := stringList(t, img, "layer_digests"); !reflect.DeepEqual(got, tc.layers) {
+					t.Errorf("layer_digests = %v, want %v", got, tc.layers)
 				}
 				var layers []string
 				for i := range tc.blobs {
@@ -567,12 +600,12 @@ func TestGenerateErrors(t *testing.T) {
 		{"duplicate names", func(r *Request) {
 			r.Pulls = []lock.Pull{basePull(), basePull()}
 		}, []string{`two pulls are named "base"`}},
-		{"unknown arch", func(r *Request) {
-			r.Pulls = withPull(func(p *lock.Pull) { p.Platforms = []string{"linux/sparc"} })
-		}, []string{`pull "base"`, `unknown platform "linux/sparc"`}},
-		{"unknown os", func(r *Request) {
-			r.Pulls = withPull(func(p *lock.Pull) { p.Platforms = []string{"plan9/amd64"} })
-		}, []string{`unknown platform "plan9/amd64"`}},
+		{"no layer handling", func(r *Request) {
+			r.Pulls = withPull(func(p *lock.Pull) { p.LayerHandling = "" })
+		}, []string{`pull "base"`, "no layer_handling or downloader"}},
+		{"unknown layer handling", func(r *Request) {
+			r.Pulls = withPull(func(p *lock.Pull) { p.LayerHandling = "sometimes" })
+		}, []string{`pull "base"`, `layer_handling "sometimes"`}},
 		{"platform without arch", func(r *Request) {
 			r.Pulls = withPull(func(p *lock.Pull) { p.Platforms = []string{"plan9"} })
 		}, []string{`platform "plan9" is not os/arch`}},
@@ -701,14 +734,20 @@ func TestPlanJSON(t *testing.T) {
 		var name string
 		json.Unmarshal(r["name"], &name)
 		_, hasFetch := r["fetch"]
-		wantFetch := strings.Contains(name, "_linux_")
+		wantFetch := strings.Contains(name, "_linux_") || name == "base"
 		if hasFetch != wantFetch {
 			t.Errorf("repo %s: fetch present %v, want %v", name, hasFetch, wantFetch)
 		}
 		if hasFetch {
 			var f map[string]any
 			json.Unmarshal(r["fetch"], &f)
-			for _, k := range []string{"registries", "repository", "digest", "platform"} {
+			keys := []string{"kind", "registries", "repository", "downloader", "digest"}
+			if name == "base" {
+				keys = append(keys, "manifests")
+			} else {
+				keys = append(keys, "platform", "media_type")
+			}
+			for _, k := range keys {
 				if _, ok := f[k]; !ok {
 					t.Errorf("repo %s: fetch has no %q", name, k)
 				}
@@ -727,7 +766,7 @@ func TestPullRepoBUILD(t *testing.T) {
 		{"pull_repo_single", distrolessPull(), distrolessImage()},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
-			out, err := PullRepoBUILD(tc.pull.Name, tc.pull, tc.image)
+			out, err := PullRepoBUILD(tc.pull, tc.image)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -739,18 +778,19 @@ func TestPullRepoBUILD(t *testing.T) {
 				targets[":"+r.Name()] = true
 			}
 			for _, platform := range tc.image.PlatformNames() {
-				target := targetName(platform)
-				img := rule(t, f, "pulled_image", target+"_image")
-				if got, want := img.AttrString("manifest"), PlatformDir(platform)+"/manifest.json"; got != want {
+				target := PlatformDir(platform)
+				img := rule(t, f, "pulled_image", target)
+				entry := tc.image.Platforms[platform]
+				if got, want := img.AttrString("manifest"), BlobFile(entry.Manifest.Digest); got != want {
 					t.Errorf("%s manifest = %q, want %q", target, got, want)
+				}
+				if got, want := img.AttrString("descriptor"), target+"/descriptor.json"; got != want {
+					t.Errorf("%s descriptor = %q, want %q", target, got, want)
 				}
 				for _, b := range stringList(t, img, "blobs") {
 					if !targets[b] {
 						t.Errorf("%s blob %s is not a target of the file", target, b)
 					}
-				}
-				if got := rule(t, f, "alias", target).AttrString("actual"); !targets[got] {
-					t.Errorf("alias %s points at %s, not a target of the file", target, got)
 				}
 			}
 			// Each blob appears once, with the pull's sources.
@@ -765,43 +805,101 @@ func TestPullRepoBUILD(t *testing.T) {
 					t.Errorf("sources %v, want %v", got, want)
 				}
 			}
-			rule(t, f, "alias", tc.pull.Name)
-			if !strings.Contains(out, "name the platform in the pull's platforms") {
-				t.Errorf("no_match_error lacks the hint")
+			if tc.image.IsIndex() {
+				index := rule(t, f, "pulled_index", tc.pull.Name)
+				if got, want := stringList(t, index, "manifests"), []string{":linux_arm64_v8", ":linux_amd64"}; !reflect.DeepEqual(got, want) {
+					t.Errorf("manifests %v, want %v (the index's order)", got, want)
+				}
+			} else if got := rule(t, f, "alias", tc.pull.Name).AttrString("actual"); got != ":linux_amd64" {
+				t.Errorf("%s is an alias of %s", tc.pull.Name, got)
+			}
+		})
+	}
+	bad := basePull()
+	bad.Name = "linux_amd64"
+	if _, err := PullRepoBUILD(bad, baseImage()); err == nil || !strings.Contains(err.Error(), "rename the pull") {
+		t.Errorf("a pull named like its platform target: %v", err)
+	}
+}
+
+// layer_handling decides what the pulled_image targets take as blobs, and
+// whether the images extension plans remote_blob repositories.
+func TestLayerHandling(t *testing.T) {
+	for _, tc := range []struct {
+		handling   string
+		blobs      []string // of linux/amd64 in the pull repository
+		blobRepos  bool
+		fetchBlobs bool
+	}{
+		{lock.Shallow, nil, false, false},
+		{lock.Eager, []string{BlobFile(sharedLayer), BlobFile(baseAmdLayer2)}, false, true},
+		{lock.Lazy, []string{":" + blobRepoName(sharedLayer), ":" + blobRepoName(baseAmdLayer2)}, true, false},
+	} {
+		t.Run(tc.handling, func(t *testing.T) {
+			p := basePull()
+			p.LayerHandling = tc.handling
+			out, err := PullRepoBUILD(p, baseImage())
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := checkBUILD(t, "pull repo", out)
+			if got := stringList(t, rule(t, f, "pulled_image", "linux_amd64"), "blobs"); !reflect.DeepEqual(got, tc.blobs) {
+				t.Errorf("pull repo blobs = %v, want %v", got, tc.blobs)
+			}
+			if got := len(f.Rules("remote_blob")) > 0; got != tc.blobRepos {
+				t.Errorf("pull repo has remote_blob targets: %v", got)
+			}
+
+			plan, err := Generate(request(t, []lock.Pull{p}, map[string]lock.Image{"base": baseImage()}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkPlanBUILDs(t, plan)
+			hasBlobRepos := false
+			for _, n := range repoNames(plan) {
+				hasBlobRepos = hasBlobRepos || strings.HasPrefix(n, blobPrefix)
+			}
+			if hasBlobRepos != tc.blobRepos {
+				t.Errorf("plan has blob repositories: %v, want %v (%v)", hasBlobRepos, tc.blobRepos, repoNames(plan))
+			}
+			r := repoByName(t, plan, "base_linux_amd64")
+			if r.Fetch.Layers != tc.fetchBlobs {
+				t.Errorf("fetch.layers = %v", r.Fetch.Layers)
+			}
+			img := rule(t, checkBUILD(t, r.Name, r.Files["BUILD.bazel"]), "pulled_image", "image")
+			wantBlobs := tc.blobs
+			if tc.handling == lock.Lazy {
+				wantBlobs = []string{"@" + blobRepoName(sharedLayer) + "//:blob", "@" + blobRepoName(baseAmdLayer2) + "//:blob"}
+			}
+			if got := stringList(t, img, "blobs"); !reflect.DeepEqual(got, wantBlobs) {
+				t.Errorf("platform repo blobs = %v, want %v", got, wantBlobs)
 			}
 		})
 	}
 }
 
-func TestConstraints(t *testing.T) {
-	for _, tc := range []struct {
-		platform string
-		want     []string
-	}{
-		{"linux/amd64", []string{"@platforms//os:linux", "@platforms//cpu:x86_64"}},
-		{"linux/arm64", []string{"@platforms//os:linux", "@platforms//cpu:aarch64"}},
-		{"linux/arm64/v8", []string{"@platforms//os:linux", "@platforms//cpu:aarch64"}},
-		{"linux/arm/v7", []string{"@platforms//os:linux", "@platforms//cpu:armv7"}},
-		{"windows/amd64", []string{"@platforms//os:windows", "@platforms//cpu:x86_64"}},
-		{"darwin/arm64", []string{"@platforms//os:macos", "@platforms//cpu:aarch64"}},
-		{"linux/sparc", nil},
-		{"plan9", nil},
-		{"plan9/amd64", nil},
-		{"linux/", nil},
-		{"", nil},
-		{"linux/arm64/v9", nil},
-	} {
-		got, err := Constraints(tc.platform)
-		if tc.want == nil {
-			if err == nil || !strings.Contains(err.Error(), "unknown platform") {
-				t.Errorf("Constraints(%q) = %v, %v; want an unknown platform error", tc.platform, got, err)
-			}
-			continue
-		}
-		if err != nil || !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("Constraints(%q) = %v, %v; want %v", tc.platform, got, err, tc.want)
-		}
+// Two platforms of a pull may name one manifest (linux/arm64 and
+// linux/arm64/v8); the index lists it once.
+func TestIndexListsEachManifestOnce(t *testing.T) {
+	p := basePull()
+	p.Platforms = []string{"linux/arm64", "linux/arm64/v8"}
+	img := baseImage()
+	arm := img.Platforms["linux/arm64/v8"]
+	img.Platforms = map[string]lock.Platform{"linux/arm64": arm, "linux/arm64/v8": arm}
+	plan, err := Generate(request(t, []lock.Pull{p}, map[string]lock.Image{"base": img}))
+	if err != nil {
+		t.Fatal(err)
 	}
+	r := repoByName(t, plan, "base")
+	if got := r.Fetch.Manifests; !reflect.DeepEqual(got, []string{baseArm64}) {
+		t.Errorf("fetch.manifests = %v", got)
+	}
+	f := checkBUILD(t, "base", r.Files["BUILD.bazel"])
+	if got := stringList(t, rule(t, f, "pulled_index", "base"), "manifests"); !reflect.DeepEqual(got, []string{"@base_linux_arm64//:image"}) {
+		t.Errorf("manifests = %v", got)
+	}
+	rule(t, f, "alias", "linux_arm64")
+	rule(t, f, "alias", "linux_arm64_v8")
 }
 
 func TestRenderTemplateErrors(t *testing.T) {
@@ -838,10 +936,11 @@ func TestRenderTemplateErrors(t *testing.T) {
 	}
 }
 
-// A pull without platforms takes every platform of an index, some of which
-// (linux/arm/v5, linux/mips64le) have no Bazel constraints: they are left
-// out instead of failing the whole extension.
-func TestGenerateUnselectablePlatforms(t *testing.T) {
+// A pull without platforms takes every platform of an index, also those
+// (linux/mips64le, linux/arm/v5) that no Bazel platform of this module
+// maps to: the index is pushed whole, and image_manifest picks its base
+// by OCI platform.
+func TestGenerateEveryPlatform(t *testing.T) {
 	p := basePull()
 	p.Platforms = nil
 	img := baseImage()
@@ -849,50 +948,33 @@ func TestGenerateUnselectablePlatforms(t *testing.T) {
 		Manifest: lock.Descriptor{Digest: digest("e"), MediaType: ociManifest, Size: 1},
 		Config:   lock.Descriptor{Digest: digest("f"), MediaType: ociConfig, Size: 1},
 		Layers:   []lock.Descriptor{{Digest: digest("0"), MediaType: ociLayerGz, Size: 1}},
+		Platform: lock.OCIPlatform{OS: "linux", Architecture: "mips64le"},
+		Position: 1,
 	}
-	img.Platforms["linux/arm/v5"] = img.Platforms["linux/mips64le"]
 	plan, err := Generate(request(t, []lock.Pull{p}, map[string]lock.Image{"base": img}))
 	if err != nil {
-		t.Fatalf("a lockfile platform without constraints fails the extension: %v", err)
-	}
-	checkPlanBUILDs(t, plan)
-	for _, n := range repoNames(plan) {
-		if strings.Contains(n, "mips64le") || strings.Contains(n, "arm_v5") || n == "blob_sha256_"+strings.Repeat("0", 64) {
-			t.Errorf("plan has %s", n)
-		}
-	}
-	content := repoByName(t, plan, "base").Files["BUILD.bazel"]
-	if !strings.Contains(content, "it has linux/amd64, linux/arm64/v8.") {
-		t.Errorf("no_match_error does not list the selectable platforms:\n%s", content)
-	}
-	repoByName(t, plan, "base_linux_amd64")
-	repoByName(t, plan, "base_linux_arm64_v8")
-
-	out, err := PullRepoBUILD("base", p, img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkBUILD(t, "pull repo", out)
-	if strings.Contains(out, "mips64le") || strings.Contains(out, "arm_v5") {
-		t.Errorf("pull repo names an unselectable platform:\n%s", out)
-	}
-
-	// Only unselectable platforms: the pull's repo explains, the others work.
-	only := lock.Image{
-		Digest: baseIndex, MediaType: ociIndex, Registries: p.Registries, Repository: p.Repository, Tag: p.Tag,
-		Platforms: map[string]lock.Platform{"linux/mips64le": img.Platforms["linux/mips64le"]},
-	}
-	plan, err = Generate(request(t, []lock.Pull{p, distrolessPull()}, map[string]lock.Image{"base": only, "distroless": distrolessImage()}))
-	if err != nil {
 		t.Fatal(err)
 	}
 	checkPlanBUILDs(t, plan)
+	repoByName(t, plan, "base_linux_mips64le")
 	f := checkBUILD(t, "base", repoByName(t, plan, "base").Files["BUILD.bazel"])
-	if msg := rule(t, f, "pull_error", "base").AttrString("message"); !strings.Contains(msg, "linux/mips64le") {
-		t.Errorf("message %q does not name the platform", msg)
+	want := []string{"@base_linux_arm64_v8//:image", "@base_linux_mips64le//:image", "@base_linux_amd64//:image"}
+	if got := stringList(t, rule(t, f, "pulled_index", "base"), "manifests"); !reflect.DeepEqual(got, want) {
+		t.Errorf("manifests = %v, want %v", got, want)
 	}
-	repoByName(t, plan, "distroless_linux_amd64")
-	if _, err := PullRepoBUILD("base", p, only); err == nil || !strings.Contains(err.Error(), "linux/mips64le") {
-		t.Errorf("PullRepoBUILD of only unselectable platforms: %v", err)
+	if _, err := PullRepoBUILD(p, img); err != nil {
+		t.Errorf("pull repo: %v", err)
+	}
+
+	// An entry without platforms (a hand-edited lockfile) explains itself.
+	empty := img
+	empty.Platforms = map[string]lock.Platform{}
+	plan, err = Generate(request(t, []lock.Pull{p}, map[string]lock.Image{"base": empty}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := rule(t, checkBUILD(t, "base", repoByName(t, plan, "base").Files["BUILD.bazel"]), "pull_error", "base").AttrString("message")
+	if !strings.Contains(msg, "has no platform") {
+		t.Errorf("message %q", msg)
 	}
 }

@@ -8,39 +8,50 @@ import (
 )
 
 // PullRepoBUILD writes the BUILD file of a `pull` repository: everything of
-// one image in one repository. Each platform's fetched files are in a
-// folder named after it (PlatformDir), and layer blobs are remote_blob
-// targets of the same repository.
-func PullRepoBUILD(name string, p lock.Pull, img lock.Image) (string, error) {
+// one image in one repository. The target named after the pull is the
+// pulled index, or for a single manifest an alias of its image; each
+// platform's image is a target named after it (PlatformDir), whose
+// descriptor and layer metadata are in the folder of the same name. Layer
+// blobs of a lazy pull are remote_blob targets of the same repository.
+func PullRepoBUILD(p lock.Pull, img lock.Image) (string, error) {
+	platforms := img.InIndexOrder()
+	if len(platforms) == 0 {
+		return "", fmt.Errorf("the image of %s has no platform", p.Name)
+	}
 	f := newBuildFile()
-	actuals := map[string]string{}
-	var settings []string
 	blobs := map[string]bool{}
 	var blobOrder []string
-	platforms := selectable(img)
-	if len(platforms) == 0 {
-		return "", fmt.Errorf("the image of %s has only platforms that have no Bazel constraints here (%s): name the platforms to use", name, strings.Join(img.PlatformNames(), ", "))
+	lazyLabel := func(digest string) string {
+		if !blobs[digest] {
+			blobs[digest] = true
+			blobOrder = append(blobOrder, digest)
+		}
+		return ":" + blobRepoName(digest)
 	}
-	for _, platform := range platforms {
-		target := targetName(platform)
-		if err := addPlatform(f, platform, ":"+target+"_image", actuals, &settings); err != nil {
+	if img.IsIndex() {
+		var manifests []string
+		for _, platform := range indexManifests(img) {
+			manifests = append(manifests, ":"+PlatformDir(platform))
+		}
+		if err := addPulledIndex(f, p.Name, p, img, manifests); err != nil {
 			return "", err
 		}
-		err := addPulledImage(f, target+"_image", PlatformDir(platform)+"/", platform, img.Platforms[platform], func(digest string) string {
-			if !blobs[digest] {
-				blobs[digest] = true
-				blobOrder = append(blobOrder, digest)
-			}
-			return ":" + blobRepoName(digest)
-		})
+	} else if err := addAlias(f, p.Name, ":"+PlatformDir(platforms[0])); err != nil {
+		return "", err
+	}
+	for _, platform := range platforms {
+		target := PlatformDir(platform)
+		if target == p.Name || strings.HasPrefix(p.Name, blobPrefix) {
+			return "", fmt.Errorf("pull %q: the name is also a target of its repository: rename the pull", p.Name)
+		}
+		entry := img.Platforms[platform]
+		layerBlobs, err := layerBlobs(p, entry, lazyLabel)
 		if err != nil {
 			return "", err
 		}
-	}
-	noMatch := fmt.Sprintf("@%s has no image for the target platform: it has %s. Build for one of them (--platforms), or name the platform in the pull's platforms",
-		name, strings.Join(platforms, ", "))
-	if err := addImageAlias(f, name, settings, actuals, noMatch); err != nil {
-		return "", err
+		if err := addPulledImage(f, target, target+"/", p, entry, layerBlobs); err != nil {
+			return "", err
+		}
 	}
 	for _, d := range blobOrder {
 		if err := addRemoteBlob(f, blobRepoName(d), d, registrySources(p)); err != nil {
@@ -49,6 +60,3 @@ func PullRepoBUILD(name string, p lock.Pull, img lock.Image) (string, error) {
 	}
 	return f.format(), nil
 }
-
-// PlatformDir is the folder of one platform's files in a pull repository.
-func PlatformDir(platform string) string { return targetName(platform) }

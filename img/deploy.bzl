@@ -1,6 +1,6 @@
-"""Running several pushes and loads as one `bazel run`.
+"""The first home of multi_deploy; load it from `@rules_img//img:multi_deploy.bzl`.
 
-    load("@rules_img//img:deploy.bzl", "multi_deploy")
+    load("@rules_img//img:multi_deploy.bzl", "multi_deploy")
 """
 
 load("//img/private:multi_deploy.bzl", _multi_deploy = "multi_deploy")

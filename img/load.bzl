@@ -3,12 +3,10 @@
 
     load("@rules_img//img:load.bzl", "image_load")
 
-`image_load` is a macro over the `image_load_rule` rule: its `tags` are the
-image's names (Bazel's own target tags go in `target_tags`). Every
-attribute of `image_load_rule` can be given to `image_load`.
+`tag` is a Go template over `build_settings` and, when stamping, the
+workspace status. `tags` is Bazel's attribute, as for every rule.
 """
 
-load("//img/private:load.bzl", _image_load = "image_load", _image_load_rule = "image_load_rule")
+load("//img/private:load.bzl", _image_load = "image_load")
 
 image_load = _image_load
-image_load_rule = _image_load_rule

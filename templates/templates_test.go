@@ -14,11 +14,11 @@ import (
 
 // placeholders is the contract between the templates and the generator.
 var placeholders = map[string][]string{
-	"image.BUILD.tmpl":        {"ACTUALS", "NAME", "NO_MATCH_ERROR"},
+	"alias.BUILD.tmpl":        {"ACTUAL", "NAME"},
 	"images_hub.BUILD.tmpl":   {"LOCKFILE"},
-	"platform.BUILD.tmpl":     {"CONSTRAINTS", "IMAGE", "PLATFORM_NAME", "SETTING"},
 	"pull_error.BUILD.tmpl":   {"MESSAGE", "NAME"},
-	"pulled_image.BUILD.tmpl": {"ARCHITECTURE", "BLOBS", "CONFIG", "DESCRIPTOR", "LAYERS", "MANIFEST", "MEDIA_TYPES", "NAME", "OS", "VARIANT"},
+	"pulled_image.BUILD.tmpl": {"ARCHITECTURE", "BLOBS", "CONFIG", "DESCRIPTOR", "DIGEST", "LAYERS", "LAYER_DIGESTS", "MANIFEST", "MEDIA_TYPES", "NAME", "OS", "PLATFORM", "REGISTRIES", "REPOSITORY", "TAG"},
+	"pulled_index.BUILD.tmpl": {"DESCRIPTOR", "DIGEST", "INDEX", "MANIFESTS", "NAME", "REGISTRIES", "REPOSITORY", "TAG"},
 	"remote_blob.BUILD.tmpl":  {"DIGEST", "NAME", "SOURCES"},
 }
 
@@ -91,7 +91,7 @@ func TestTemplates(t *testing.T) {
 			}
 			// Every target is public: repositories are used from the main repo.
 			for _, r := range f.Rules("") {
-				if vis := r.AttrStrings("visibility"); !reflect.DeepEqual(vis, []string{"//visibility:public"}) && r.Kind() != "config_setting" {
+				if vis := r.AttrStrings("visibility"); !reflect.DeepEqual(vis, []string{"//visibility:public"}) {
 					t.Errorf("%s has visibility %v", r.Kind(), vis)
 				}
 			}
@@ -160,7 +160,7 @@ func TestTemplatesMatchRules(t *testing.T) {
 		for _, r := range f.Rules("") {
 			attrs, ok := rules[r.Kind()]
 			if !loaded[r.Kind()] {
-				if r.Kind() != "alias" && r.Kind() != "config_setting" {
+				if r.Kind() != "alias" {
 					t.Errorf("%s calls %s without loading it", name, r.Kind())
 				}
 				continue

@@ -11,16 +11,32 @@ an img binary of your own instead, wrap it and register it first:
         name = "my_img_toolchain",
         exec_compatible_with = ["@platforms//os:linux", "@platforms//cpu:x86_64"],
         toolchain = ":my_img",
-        toolchain_type = "@rules_img//toolchains:toolchain_type",
+        toolchain_type = "@rules_img//img:toolchain_type",
     )
 
 and `register_toolchains("//:my_img_toolchain")` in MODULE.bazel.
 """
 
+def img_toolchain_info(files_to_run, executable):
+    """The ToolchainInfo of an img tool.
+
+    Args:
+      files_to_run: what actions run (FilesToRunProvider, or a struct with
+        `executable`).
+      executable: the img binary File.
+
+    Returns:
+      platform_common.ToolchainInfo with `imgtool` (what this module's rules
+      read) and `imgtoolchaininfo.tool_exe` (what rules written for
+      rules_img 0.2.7 read).
+    """
+    return platform_common.ToolchainInfo(
+        imgtool = files_to_run,
+        imgtoolchaininfo = struct(tool_exe = executable),
+    )
+
 def _img_toolchain_impl(ctx):
-    return [platform_common.ToolchainInfo(
-        imgtool = ctx.attr.tool[DefaultInfo].files_to_run,
-    )]
+    return [img_toolchain_info(ctx.attr.tool[DefaultInfo].files_to_run, ctx.executable.tool)]
 
 img_toolchain = rule(
     implementation = _img_toolchain_impl,

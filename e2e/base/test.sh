@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end test of base images: the images extension, its lockfile and
-# update command, shallow pulls, the pull repository rule, and auth, against
-# real registries (distribution, plain and TLS + htpasswd) started here.
+# update command, the pull repository rule, its layer handlings (shallow,
+# eager, lazy) and downloaders (img_tool, bazel), mirrors, pulled indexes,
+# and auth, against real registries (distribution: plain, a plain mirror,
+# and TLS + htpasswd) started here. Repositories are found with bazel query
+# --output=location, never by their canonical names.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
@@ -12,6 +15,7 @@ cleanup() {
   containerd_down
   [ ! -d "$ws" ] || (cd "$ws" && bazel shutdown >/dev/null 2>&1)
   "$REPO_ROOT/tools/setup/peers/registry.sh" down "$work" >/dev/null 2>&1
+  "$REPO_ROOT/tools/setup/peers/registry.sh" down "$work/mirror" >/dev/null 2>&1
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -19,9 +23,13 @@ trap cleanup EXIT
 for mode in up up-tls; do
   err=$("$REPO_ROOT/tools/setup/peers/registry.sh" "$mode" "$work" 2>&1) || { fail "base: start the registries" "$err"; finish; }
 done
+err=$("$REPO_ROOT/tools/setup/peers/registry.sh" up "$work/mirror" 2>&1) || { fail "base: start the mirror registry" "$err"; finish; }
+MIRROR=$(. "$work/mirror/registry.env" && echo "$REGISTRY")
 . "$work/registry.env"
 . "$work/registry-tls.env"
 export SSL_CERT_FILE=$CA_FILE
+reglog=$work/logs/registry.log
+mirrorlog=$work/mirror/logs/registry.log
 
 # make_base REGISTRY VERSION [CRANE FLAGS]: pushes e2e/base:1.0, an index of
 # linux/amd64 (busybox and /etc/base.txt) and linux/arm64 (base.txt only).
@@ -43,18 +51,34 @@ make_base() {
 
 digest=$(make_base "$REGISTRY" v1 --insecure) || { fail "base: push the base image" "$digest"; finish; }
 DOCKER_CONFIG=$DOCKER_CONFIG_DIR make_base "$REGISTRY_TLS" v1 >/dev/null || fail "base: push the base image to the TLS registry"
+crane copy --insecure "$REGISTRY/e2e/base:1.0" "$MIRROR/e2e/base:1.0" >/dev/null 2>&1 || fail "base: copy the base image to the mirror"
 
 # The workspace, with the registries' addresses filled in.
 cp -r . "$ws" && rm -f "$ws/images.lock.json" "$ws/test.sh"
-sed -i "s#TLS_REGISTRY_UNDER_TEST#$REGISTRY_TLS#; s#REGISTRY_UNDER_TEST#$REGISTRY#; s#DIGEST_UNDER_TEST#$digest#; s#path = \"../..\"#path = \"$REPO_ROOT\"#" "$ws/MODULE.bazel"
+sed -i "s#TLS_REGISTRY_UNDER_TEST#$REGISTRY_TLS#; s#REGISTRY_UNDER_TEST#$REGISTRY#; s#MIRROR_UNDER_TEST#$MIRROR#; s#DIGEST_UNDER_TEST#$digest#; s#path = \"../..\"#path = \"$REPO_ROOT\"#" "$ws/MODULE.bazel"
 cat >"$ws/.bazelrc" <<RC
 try-import $REPO_ROOT/.bazel-offline/offline.bazelrc
 build --disk_cache=~/.cache/rules_img/bazel-disk-cache
 build --remote_download_outputs=all
+# Bazel's downloader keeps what it got by sha256: a cache of this run only,
+# so that the registries' logs show every download.
+common --repository_cache=$work/repository-cache
 # Layer downloads run in actions: give them the registry's CA and credentials.
 build --action_env=SSL_CERT_FILE --action_env=DOCKER_CONFIG --action_env=IMG_CREDENTIAL_HELPER
 RC
 cd "$ws"
+
+# repo_dir QUERY: the directory of the repository of the target QUERY names.
+repo_dir() { bazel query "$1" --output=location 2>/dev/null | sed -n '1s#/BUILD.bazel:.*##p'; }
+# blob_gets LOG DIGESTS: how many GETs of those blobs of e2e/base LOG has.
+blob_gets() { grep -a -c -F -f <(sed 's#^#GET /v2/e2e/base/blobs/#' <<<"$2") "$1"; }
+# blobs_ok DIR DIGESTS: each blob is in DIR/blobs/sha256, with its digest.
+blobs_ok() {
+  local d
+  for d in $2; do
+    [ "$(sha256sum "$1/blobs/sha256/${d#sha256:}" 2>/dev/null | cut -d' ' -f1)" = "${d#sha256:}" ] || { echo "bad or missing $d"; return 1; }
+  done
+}
 
 # Credentials for the TLS registry come from a Bazel-style credential helper
 # first; Docker's config has none.
@@ -73,55 +97,127 @@ out=$(bazel run @images//:update 2>"$log")
 check_eq "base: the update command adds every platform" \
   "base linux/amd64: added
 base linux/arm64: added
+base_arm64 linux/arm64: added
 base_tls linux/amd64: added" "$(grep ': added' <<<"$out" | sed 's/ sha256:.*//')"
 check_eq "base: the lockfile records the index digest" "$digest" "$(jq -r .images.base.digest images.lock.json 2>&1)"
 check "base: update -- --check passes on a fresh lockfile" bazel run @images//:update -- --check
 cp images.lock.json "$work/lock.v1"
 check_eq "base: a second update changes nothing" "$(cat "$work/lock.v1")" "$(bazel run @images//:update 2>/dev/null >/dev/null; cat images.lock.json)"
 
-# Shallow: building the image needs manifests and configs, not layers.
+# Lazy (the images extension's default): building the image needs
+# manifests and configs, not layers.
 layers=$(jq -r '.images.base.platforms[].layers[].digest' images.lock.json)
-: >"$work/logs/registry.log"
+amd64_layers=$(jq -r '.images.base.platforms["linux/amd64"].layers[].digest' images.lock.json)
+: >"$reglog"
 check "base: bazel build //:app on the pulled base" bazel build //:app //:app_layer
-check_eq "base: no layer blob was downloaded to build it" "0" \
-  "$(grep -a -c -F -f <(sed 's#^#GET /v2/e2e/base/blobs/#' <<<"$layers") "$work/logs/registry.log")"
-check_eq "base: only the target platform's manifest was downloaded" "0" \
-  "$(grep -a -c -F "manifests/$(jq -r '.images.base.platforms["linux/arm64"].manifest.digest' images.lock.json)" "$work/logs/registry.log")"
+check_eq "base: no layer blob was downloaded to build it" "0" "$(blob_gets "$reglog" "$layers")"
 check_eq "base: the app's layers are the base's, then its own" \
-  "$(jq -r '.images.base.platforms["linux/amd64"].layers[].digest' images.lock.json) $(jq -r .digest bazel-bin/app_layer.layer.json)" \
+  "$(echo $amd64_layers) $(jq -r .digest bazel-bin/app_layer.layer.json)" \
   "$(jq -r '[.layers[].digest] | join(" ")' bazel-bin/app.manifest.json 2>&1)"
+base_dir=$(repo_dir @base//:base)
+check_eq "base: @base, every platform of the index, is the source index (same digest)" "$digest" \
+  "sha256:$(sha256sum "$base_dir/index.json" 2>&1 | cut -d' ' -f1)"
+check_eq "base: @base's descriptor names that digest" "$digest" "$(jq -r .digest "$base_dir/descriptor.json" 2>&1)"
+check_eq "base: @base//:linux_arm64 is the arm64 image, with the index's platform" "linux arm64" \
+  "$(jq -r '.platform | "\(.os) \(.architecture)"' "$(repo_dir "kind(pulled_image, deps(@base//:linux_arm64))")/descriptor.json" 2>&1)"
 
-check "base: the OCI layout fetches the layers it needs" bazel build //:app //:app_on_pull --output_groups=+oci_layout
+# The pull rule, from a mirror first, with Bazel's downloader and eager
+# layers: the mirror serves everything, the registry nothing.
+: >"$reglog"
+: >"$mirrorlog"
+check "base: bazel build //:app_on_mirrored (pull with registries + registry, downloader bazel, eager)" \
+  bazel build //:app_on_mirrored
+mirrored_dir=$(repo_dir @base_mirrored//:base_mirrored)
+check_eq "base: the mirror, first in registries, served the pull" "0" "$(grep -a -c -F "GET /v2/e2e/base/" "$reglog")"
+check "base: Bazel's downloader fetched the index from the mirror" \
+  grep -a -q -E "GET /v2/e2e/base/manifests/$digest .*Bazel/" "$mirrorlog"
+check "base: eager: the layers of linux/amd64 are in the repository, with their digests" blobs_ok "$mirrored_dir" "$amd64_layers"
+check_eq "base: eager: no layer of linux/arm64 was downloaded" "0" \
+  "$(blob_gets "$mirrorlog" "$(jq -r '.images.base.platforms["linux/arm64"].layers[].digest' images.lock.json)")"
+check_eq "base: a platforms filter gives a new index of the pulled platform, the source's media type" \
+  "1 linux/amd64 $(crane manifest --insecure "$REGISTRY/e2e/base@$digest" | jq -r .mediaType)" \
+  "$(jq -r '"\(.manifests | length) \(.manifests[0].platform.os)/\(.manifests[0].platform.architecture) \(.mediaType)"' "$mirrored_dir/index.json" 2>&1)"
+check_eq "base: its descriptor names the new index" \
+  "sha256:$(sha256sum "$mirrored_dir/index.json" | cut -d' ' -f1)" "$(jq -r .digest "$mirrored_dir/descriptor.json" 2>&1)"
+
+# The images extension with Bazel's downloader and eager layers.
+: >"$reglog"
+arm64_layers=$(jq -r '.images.base_arm64.platforms["linux/arm64"].layers[].digest' images.lock.json)
+check "base: bazel build @base_arm64 (images.pull, downloader bazel, eager)" bazel build @base_arm64//:base_arm64
+check "base: images.pull with downloader bazel: Bazel's downloader fetched the manifests" \
+  grep -a -q -E "GET /v2/e2e/base/manifests/sha256:.*Bazel/" "$reglog"
+check "base: images.pull, eager: the layer is in the platform's repository" \
+  blobs_ok "$(repo_dir "kind(pulled_image, deps(@base_arm64//:base_arm64))")" "$arm64_layers"
+check_eq "base: images.pull with a platforms filter: an index of linux/arm64 only" "1 arm64" \
+  "$(jq -r '"\(.manifests | length) \(.manifests[0].platform.architecture)"' "$(repo_dir @base_arm64//:base_arm64)/index.json" 2>&1)"
+
+check "base: the OCI layout fetches the layers it needs (lazy), or has them (eager)" \
+  bazel build //:app //:app_on_lazy //:app_on_mirrored --output_groups=+oci_layout
 check "base: umoci unpack accepts the image" umoci unpack --rootless --image bazel-bin/app.oci_layout:latest "$work/bundle"
 if containerd_up "$work/ctd" 2>"$work/ctd.err"; then
   check_eq "base: the image runs in containerd with the base and app layers" \
     "base layer for linux/amd64, v1
 Hello from the app layer" "$(run_in_containerd bazel-bin/app.oci_layout localhost/e2e/app-on-base 2>&1)"
-  check_eq "base: the pull repository rule gives the same base" "Hello from the app layer" \
-    "$(run_in_containerd bazel-bin/app_on_pull.oci_layout localhost/e2e/app-on-pull 2>&1)"
+  check_eq "base: the pull repository rule gives the same base (eager)" "Hello from the app layer" \
+    "$(run_in_containerd bazel-bin/app_on_mirrored.oci_layout localhost/e2e/app-on-mirrored 2>&1)"
+  check_eq "base: the pull repository rule gives the same base (lazy)" "Hello from the app layer" \
+    "$(run_in_containerd bazel-bin/app_on_lazy.oci_layout localhost/e2e/app-on-lazy 2>&1)"
 else
   fail "base: containerd starts" "$(cat "$work/ctd.err")"
 fi
 containerd_down
+
+# Shallow (the pull rule's default): the layers never reach the build, and
+# a push reads them from the source registry.
+by_digest_dir=$(repo_dir @base_by_digest//:base_by_digest)
+check_eq "base: an index pulled whole has the source index's digest" "$digest" \
+  "sha256:$(sha256sum "$by_digest_dir/index.json" 2>&1 | cut -d' ' -f1)"
+check_eq "base: shallow: no layer blob is in the repository" "" \
+  "$(for d in $layers; do ls "$by_digest_dir/blobs/sha256/${d#sha256:}" 2>/dev/null; done)"
+: >"$reglog"
+check "base: push an image on a shallow base" bazel run //:push_app_on_pull -- --registry "$REGISTRY"
+check_eq "base: shallow: nothing read the base's layers to build and push it" "0" "$(blob_gets "$reglog" "$layers")"
+check "base: the pushed image is complete" crane validate --insecure --remote "$REGISTRY/e2e/app-on-pull:latest"
+check "base: push a pulled index (image_push of @base_by_digest)" bazel run //:push_base_index -- --registry "$REGISTRY"
+check_eq "base: the pushed index is the source index, every platform" "$digest" \
+  "$(crane digest --insecure "$REGISTRY/e2e/base-copy:latest" 2>&1)"
+
+# A pull without a digest resolves its tag, and says which digest to pin.
+for repo in base_by_tag base_by_tag_bazel; do
+  out=$(bazel build "@$repo//:$repo" 2>&1) || fail "base: $repo: bazel build" "$out"
+  check_eq "base: $repo: the tag resolves to the index" "$digest" \
+    "sha256:$(sha256sum "$(repo_dir "@$repo//:$repo")/index.json" 2>&1 | cut -d' ' -f1)"
+  check "base: $repo: a warning names the digest to pin" grep -q "add digest = \"$digest\"" <<<"$out"
+done
+
 # Push: the base layers never come to this machine.
 check_eq "base: the push target's runfiles hold no base layer blob" "" \
   "$(bazel build //:push_app >/dev/null 2>&1; grep -l blob_sha256_ bazel-bin/push_app.sh.runfiles_manifest)"
-: >"$work/logs/registry.log"
+: >"$reglog"
 if bazel run //:push_app -- --registry "$REGISTRY" >/dev/null 2>"$work/push-same.log"; then
   pass "base: push an image on a pulled base to the base's registry"
 else
   fail "base: push an image on a pulled base to the base's registry" "$(cat "$work/push-same.log")"
 fi
 check "base: the base layer is mounted from its repository, not uploaded" grep -q "1 mounted" "$work/push-same.log"
-check_eq "base: nothing read the base layer to push it there" "0" \
-  "$(grep -a -c -F -f <(sed 's#^#GET /v2/e2e/base/blobs/#' <<<"$layers") "$work/logs/registry.log")"
+check_eq "base: nothing read the base layer to push it there" "0" "$(blob_gets "$reglog" "$layers")"
 check "base: push it to another registry (TLS)" \
   env DOCKER_CONFIG="$DOCKER_CONFIG_DIR" IMG_CREDENTIAL_HELPER= bazel run //:push_app -- --registry "$REGISTRY_TLS" --repository e2e/copied
 check "base: the copy validates on the other registry" \
   env DOCKER_CONFIG="$DOCKER_CONFIG_DIR" crane validate --remote "$REGISTRY_TLS/e2e/copied:latest"
 check_fails "base: a platform the base lacks lists the ones it has" \
-  "@base has no image for the target platform: it has linux/amd64, linux/arm64" \
+  "linux/amd64, linux/arm64" \
   bazel build //:app --platforms=//:linux_s390x
+
+# Bazel 8's "+" in canonical names: the pull rule still names its target
+# after the name it was given.
+check "base: --incompatible_use_plus_in_repo_names: the pull rule's targets keep their names" \
+  bazel build --incompatible_use_plus_in_repo_names //:app_on_pull //:app_on_mirrored @base_by_digest//:linux_amd64
+plus_dir=$(bazel query --incompatible_use_plus_in_repo_names @base_by_digest//:base_by_digest --output=location 2>/dev/null | sed -n '1s#/BUILD.bazel:.*##p')
+case $(basename "$plus_dir") in
+  *+*) pass "base: --incompatible_use_plus_in_repo_names: @base_by_digest//:base_by_digest, in a repository named with +" ;;
+  *) fail "base: --incompatible_use_plus_in_repo_names: @base_by_digest//:base_by_digest, in a repository named with +" "$plus_dir" ;;
+esac
 
 # Auth: the TLS registry through the credential helper, then Docker's config.
 check "base: a TLS + htpasswd registry through a credential helper" bazel build //:app_tls --output_groups=+oci_layout
@@ -150,11 +246,12 @@ check_eq "base: changing one pull changes only its entry" "$(jq -c .images.base_
 # A tampered digest fails clearly, and so does a registry that is down.
 jq '.images.base.platforms["linux/amd64"].manifest.digest = "sha256:'"$(printf '%064d' 7)"'"' images.lock.json >"$work/tampered" &&
   cp "$work/tampered" images.lock.json
-check_fails "base: a tampered manifest digest fails clearly" "has no sha256:$(printf '%064d' 7) in e2e/base" bazel build //:app
+check_fails "base: a tampered manifest digest fails clearly" "sha256:$(printf '%064d' 7)" bazel build //:app
 bazel run @images//:update >/dev/null 2>&1
 "$REPO_ROOT/tools/setup/peers/registry.sh" down "$work" >/dev/null 2>&1
 check_fails "base: a registry that is down gives a clear error" "$REGISTRY" bazel build //:app
-output_base=$(bazel info output_base 2>/dev/null)
+# @base's last fetch failed (the tampered digest): it is fetched again, and
+# fails again; $base_dir was found while it was whole.
 check_eq "base: nothing half-written is kept" "" \
-  "$(ls "$output_base"/external/@rules_img~~images~base_linux_amd64.marker "$output_base"/external/rules_img~~images~base_linux_amd64/manifest.json 2>/dev/null)"
+  "$(ls "$(dirname "$base_dir")/@$(basename "$base_dir").marker" "$base_dir/index.json" "$base_dir/descriptor.json" 2>/dev/null)"
 finish

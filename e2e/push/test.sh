@@ -45,7 +45,7 @@ proxy count "$REGISTRY"
 label() { jq -r '.config.Labels["org.opencontainers.image.version"]' bazel-bin/app.config.json 2>&1; }
 check "push: build without stamping" bazel build //:app //:app_layer
 unstamped_layer=$(jq -r .digest bazel-bin/app_layer.layer.json)
-check_eq "push: without stamping a label keeps its {VAR}" "{BUILD_EMBED_LABEL}" "$(label)"
+check_eq "push: without --stamp a workspace status key in a label template is empty" "" "$(label)"
 check "push: bazel build of the image and its push target" bazel build //:app //:app_layer //:push --stamp --embed_label=v1
 built=$(jq -r .digest bazel-bin/app.descriptor.json)
 check_eq "push: stamping fills the label" "v1" "$(label)"
@@ -105,6 +105,6 @@ check "push: the right password works over TLS" \
 bazel aquery //:push >"$work/aquery.txt" 2>&1
 check_eq "push: the password is in no log, output or action" "" \
   "$(grep -r -l -a -F "$REGISTRY_PASS" "$work"/*.log "$work/aquery.txt" bazel-bin/ "$(bazel info output_base 2>/dev/null)/command.log" 2>/dev/null)"
-check_fails "push: an unstamped {VAR} tag says how to stamp" "stamping is off: build with --stamp" \
+check_fails "push: a tag that a template left invalid is refused, saying how to stamp" "unless Bazel stamps: --stamp" \
   bazel run //:push -- --registry "$PROXY"
 finish

@@ -21,23 +21,31 @@ EXTENSIONS = {
     "zstd": ".tar.zst",
 }
 
+# Level names of //img/settings:compression_level → level per algorithm.
+_NAMED_LEVELS = {
+    "auto": {"gzip": -1, "none": -1, "zstd": -1},
+    "best": {"gzip": 9, "none": -1, "zstd": 4},
+    "fastest": {"gzip": 1, "none": -1, "zstd": 1},
+}
+
 _LEVELS = {
     "gzip": (0, 9),
     "zstd": (1, 4),
 }
 
-def compression_attrs(compress_doc):
+def compression_attrs(compress_doc, estargz_doc = ""):
     """The compression attributes of a layer rule.
 
     Args:
       compress_doc: documentation of the `compress` attribute, which differs
         between rules.
+      estargz_doc: more documentation of the `estargz` attribute.
 
     Returns:
       A dict of attribute names to attributes.
     """
     return {
-        "compress": attr.string(values = ["", "gzip", "zstd", "none"], doc = compress_doc),
+        "compress": attr.string(default = "auto", values = ["auto", "gzip", "zstd", "none"], doc = compress_doc),
         "compression_level": attr.int(
             default = -1,
             doc = "gzip 0-9 or zstd 1-4 (none ignores it); -1 uses " +
@@ -49,14 +57,21 @@ def compression_attrs(compress_doc):
                   "Any value but 1 writes gzip with pgzip, whose bytes differ from single-stream gzip.",
         ),
         "estargz": attr.string(
-            values = ["", "enabled", "disabled"],
-            doc = "`enabled` writes the layer as eStargz (seekable gzip with a table of contents, for " +
-                  "lazy pulling; gzip only); empty uses `--@rules_img//img/settings:estargz` (default disabled).",
+            default = "auto",
+            values = ["auto", "enabled", "disabled"],
+            doc = "`enabled` writes a seekable layer with a table of contents, for lazy pulling: eStargz " +
+                  "when the compression is gzip, zstd:chunked when it is zstd (none refuses it). `auto` " +
+                  "uses `--@rules_img//img/settings:estargz` (default disabled)." + estargz_doc,
         ),
         "create_parent_directories": attr.string(
-            values = ["", "enabled", "disabled"],
+            default = "auto",
+            values = ["auto", "enabled", "disabled"],
             doc = "`enabled` adds an entry (0755, root, the epoch) for every parent directory of the " +
-                  "layer's files; empty uses `--@rules_img//img/settings:create_parent_directories` (default enabled).",
+                  "layer's files; `auto` uses `--@rules_img//img/settings:create_parent_directories` (default enabled).",
+        ),
+        "annotations": attr.string_dict(
+            doc = "Annotations of the layer's descriptor in the manifest, for example " +
+                  "`{\"org.opencontainers.image.title\": \"app\"}`.",
         ),
         "_compress": attr.label(default = Label("//img/settings:compress")),
         "_compression_level": attr.label(default = Label("//img/settings:compression_level")),
@@ -65,10 +80,13 @@ def compression_attrs(compress_doc):
         "_create_parent_directories": attr.label(default = Label("//img/settings:create_parent_directories")),
     }
 
+# The attribute values that mean "use the setting".
+_UNSET = ["", "auto", -1]
+
 def _value(ctx, name):
     """The attribute's value when set, else its setting's, and where it came from."""
     value = getattr(ctx.attr, name)
-    if value not in ["", -1]:
+    if value not in _UNSET or (name == "compression_jobs" and value == "auto"):
         return value, "the attribute %s" % name
     return getattr(ctx.attr, "_" + name)[SettingValueInfo].value, "--@rules_img//img/settings:%s" % name
 
@@ -94,11 +112,16 @@ def resolve_compression(ctx):
     """
     algorithm, origin = _value(ctx, "compress")
     estargz, estargz_origin = _value(ctx, "estargz")
-    if estargz == "enabled" and algorithm != "gzip":
-        fail(("%s: eStargz (%s) is a gzip format, but the compression is %s (%s): " +
-              "set compress = \"gzip\", or estargz = \"disabled\"") % (ctx.label, estargz_origin, algorithm, origin))
+    if estargz == "enabled" and algorithm == "none":
+        fail(("%s: a seekable layer (%s) is compressed (eStargz with gzip, zstd:chunked with zstd), but " +
+              "the compression is none (%s): set compress = \"gzip\" or \"zstd\", or estargz = \"disabled\"") % (
+            ctx.label,
+            estargz_origin,
+            origin,
+        ))
     level, level_origin = _value(ctx, "compression_level")
-    level = -1 if level == "auto" else int(level)
+    level = _NAMED_LEVELS.get(level, {}).get(algorithm, level)
+    level = int(level)
     if level != -1 and algorithm in _LEVELS:
         low, high = _LEVELS[algorithm]
         if level < low or level > high:
@@ -134,3 +157,13 @@ def compression_args(args, c):
     if c.estargz:
         args.add("--estargz")
     args.add("--parent_directories=" + ("true" if c.parent_directories else "false"))
+
+def annotation_args(args, annotations):
+    """Adds a layer rule's annotations to the img tool's flags.
+
+    Args:
+      args: the action's Args.
+      annotations: dict of annotation key → value.
+    """
+    for key, value in sorted(annotations.items()):
+        args.add("--annotation", "%s=%s" % (key, value))

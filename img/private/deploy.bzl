@@ -3,9 +3,10 @@ image's files as runfiles paths (for `bazel run`), or as exec paths (for an
 action)."""
 
 load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
-load(":settings.bzl", "SettingValueInfo", "StampInfo")
+load(":settings.bzl", "SettingValueInfo")
+load(":templates.bzl", "expand_templates")
 
-_TOOLCHAIN = "//toolchains:toolchain_type"
+_TOOLCHAIN = "//img:toolchain_type"
 
 def _place(f, state, blob = False):
     """Records a file and returns the path the spec gives it.
@@ -139,59 +140,24 @@ def rlocation(ctx, f):
         return f.short_path[3:]
     return ctx.workspace_name + "/" + f.short_path
 
-def tags_file(ctx, tags, tool):
-    """Writes the tags, expanded from the workspace status when stamping.
+def image_tags(ctx):
+    """The tag templates of a deploy rule: `tag`, then `tag_list`.
 
     Args:
-      ctx: the rule context (with _stamp).
-      tags: list of tag templates.
-      tool: the img tool executable.
+      ctx: the context of a rule with tag, tag_list and tag_file.
 
     Returns:
-      The File with one tag per line.
+      The list of tag templates, expanded later by expand_templates.
     """
-    out = ctx.actions.declare_file(ctx.label.name + ".tags.txt")
-    if not ctx.attr._stamp[StampInfo].enabled:
-        ctx.actions.write(out, "\n".join(tags) + "\n")
-        return out
-    raw = ctx.actions.declare_file(ctx.label.name + ".tags.in.txt")
-    ctx.actions.write(raw, "\n".join(tags) + "\n")
-    args = ctx.actions.args()
-    args.add("stamp")
-    args.add("--in", raw)
-    args.add("--out", out)
-    args.add("--status", ctx.info_file)
-    args.add("--status", ctx.version_file)
-    ctx.actions.run(
-        executable = tool,
-        arguments = [args],
-        inputs = [raw, ctx.info_file, ctx.version_file],
-        outputs = [out],
-        mnemonic = "ImageStamp",
-        progress_message = "Stamping tags of %{label}",
-        toolchain = _TOOLCHAIN,
-    )
-    return out
-
-def deploy_tag_files(ctx, tool):
-    """The file of tags of a deploy rule: from tag and tags (stamped), or tag_file.
-
-    Args:
-      ctx: the rule context (with tag, image_tags, tag_file and _stamp).
-      tool: the img tool executable.
-
-    Returns:
-      A list with the one File of tags, or an empty list.
-    """
-    tags = ([ctx.attr.tag] if ctx.attr.tag else []) + ctx.attr.image_tags
+    if ctx.attr.tag and ctx.attr.tag_list:
+        fail("%s: give tag or tag_list, not both: tag_list = [%r, ...] holds every tag" % (ctx.label, ctx.attr.tag))
+    tags = ([ctx.attr.tag] if ctx.attr.tag else []) + ctx.attr.tag_list
     for t in tags:
-        if not t or " " in t or "\n" in t:
-            fail("%s: tag %r is empty or has spaces" % (ctx.label, t))
+        if not t.strip() or "\n" in t:
+            fail("%s: tag %r is empty or spans lines" % (ctx.label, t))
     if tags and ctx.file.tag_file:
-        fail("%s: give tag/tags or tag_file, not both" % ctx.label)
-    if tags:
-        return [tags_file(ctx, tags, tool)]
-    return [ctx.file.tag_file] if ctx.file.tag_file else []
+        fail("%s: give tag/tag_list or tag_file, not both" % ctx.label)
+    return tags
 
 def deploy_launcher(ctx, command, args):
     """Writes the launcher that runs `img <command>` from runfiles.
@@ -218,36 +184,40 @@ def deploy_launcher(ctx, command, args):
     )
     return launcher
 
-def deploy_operation(ctx, kind, settings):
-    """Writes what `bazel run` of a push or load needs: spec, settings, launcher.
+def deploy_operation(ctx, kind, data, templates):
+    """Writes what `bazel run` of a push or load needs: spec, config, launcher.
 
     Args:
-      ctx: the rule context (with image, tag, image_tags, tag_file, _stamp, _launcher).
+      ctx: the rule context (with image, tag, tag_list, tag_file, the
+        template_attrs() and _launcher).
       kind: the img subcommand, "push" or "load".
-      settings: the operation's settings (registry, repository; or daemon).
+      data: the operation's settings that are not templates.
+      templates: the operation's settings that are templates (registry,
+        repository); the tags are added here.
 
     Returns:
       struct(launcher, runfiles, metadata_runfiles (runfiles without the
-      layer blobs), spec, config, tool, tag_files).
+      layer blobs), spec, config, tool, tag_file).
     """
     tool = ctx.toolchains[_TOOLCHAIN].imgtool.executable
     image = deploy_spec(ctx, ctx.attr.image)
-    tag_files = deploy_tag_files(ctx, tool)
+    tag_file = ctx.file.tag_file
     spec = ctx.actions.declare_file(ctx.label.name + ".deploy.json")
     ctx.actions.write(spec, json.encode(image.spec))
-    config = ctx.actions.declare_file("%s.%s.json" % (ctx.label.name, kind))
-    ctx.actions.write(config, json.encode(dict(
-        settings,
-        tags = [],
-        tags_file = tag_files[0].short_path if tag_files else "",
-    )))
+    config = expand_templates(
+        ctx,
+        "%s.%s.json" % (ctx.label.name, kind),
+        templates = dict(templates, tags = image_tags(ctx)),
+        data = dict(data, tags_file = tag_file.short_path if tag_file else ""),
+        drop_empty = ["tags"],
+    )
     launcher = deploy_launcher(ctx, kind, [
         "--spec",
         '"$runfiles/%s"' % rlocation(ctx, spec),
         "--config",
         '"$runfiles/%s"' % rlocation(ctx, config),
     ])
-    base = ctx.runfiles(files = [tool, spec, config] + tag_files)
+    base = ctx.runfiles(files = [tool, spec, config] + ([tag_file] if tag_file else []))
     return struct(
         launcher = launcher,
         runfiles = base.merge(image.runfiles),
@@ -255,5 +225,5 @@ def deploy_operation(ctx, kind, settings):
         spec = spec,
         config = config,
         tool = tool,
-        tag_files = tag_files,
+        tag_file = tag_file,
     )

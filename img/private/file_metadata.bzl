@@ -1,7 +1,7 @@
 """file_metadata(): the attributes of a file in a layer, as a JSON string."""
 
 _OCTAL = "01234567"
-_FIELDS = ["mode", "uid", "gid", "uname", "gname", "mtime"]
+_FIELDS = ["mode", "uid", "gid", "uname", "gname", "mtime", "pax_records"]
 
 def check_metadata(fields, where):
     """Fails with a message naming `where` when a metadata field is invalid.
@@ -25,8 +25,13 @@ def check_metadata(fields, where):
         value = fields.get(key)
         if value != None and type(value) != "string":
             fail("%s: %s %r must be a string" % (where, key, value))
+    records = fields.get("pax_records")
+    if records != None and (type(records) != "dict" or
+                            [k for k, v in records.items() if type(k) != "string" or not k or type(v) != "string"]):
+        fail("%s: pax_records %r must be a dict of non-empty string keys to strings, such as " % (where, records) +
+             "{\"SCHILY.xattr.user.origin\": \"build\"}")
 
-def file_metadata(mode = None, uid = None, gid = None, uname = None, gname = None, mtime = None):
+def file_metadata(*, mode = None, uid = None, gid = None, uname = None, gname = None, mtime = None, pax_records = None):
     """Describes the tar attributes of a file, directory or symlink in a layer.
 
     Use it for image_layer's `file_metadata` (per path) and
@@ -41,6 +46,10 @@ def file_metadata(mode = None, uid = None, gid = None, uname = None, gname = Non
       uname: user name.
       gname: group name.
       mtime: RFC 3339 time ("2024-01-02T03:04:05Z") or Unix seconds.
+      pax_records: dict of PAX record name → value for the entry's tar
+        header, for example extended attributes
+        `{"SCHILY.xattr.security.capability": "..."}`. Records that tar
+        derives itself (path, size, owners, times) are refused.
 
     Returns:
       A JSON string for the image_layer attributes.
@@ -50,6 +59,7 @@ def file_metadata(mode = None, uid = None, gid = None, uname = None, gname = Non
         "gname": gname,
         "mode": mode,
         "mtime": str(mtime) if mtime != None else None,
+        "pax_records": pax_records,
         "uid": uid,
         "uname": uname,
     }

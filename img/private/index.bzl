@@ -1,8 +1,11 @@
 """The image_index rule: one image for several platforms."""
 
+load(":manifest.bzl", "allow_shallow_layout")
 load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
+load(":settings.bzl", "SettingValueInfo")
+load(":templates.bzl", "expand_templates", "template_attrs")
 
-_TOOLCHAIN = "//toolchains:toolchain_type"
+_TOOLCHAIN = "//img:toolchain_type"
 _PLATFORMS = "//command_line_option:platforms"
 
 # The key of the one branch when no platforms are given.
@@ -18,15 +21,22 @@ def _platforms_transition_impl(settings, attr):
         return {_AS_BUILT: {_PLATFORMS: settings[_PLATFORMS]}}
     return {_branch(i): {_PLATFORMS: [str(p)]} for i, p in enumerate(attr.platforms)}
 
+def _unchanged_impl(_settings, _attr):
+    return {}
+
+# The rule's own transition changes nothing. It is there for rules that
+# extend image_index (`rule(parent = image_index)`): Bazel gives such a rule
+# the parent's transition allowlist, and accepts it only when the parent has
+# a rule transition, so without one every extending rule would need a
+# transition attribute of its own.
+_unchanged = transition(implementation = _unchanged_impl, inputs = [], outputs = [])
+
 # One branch per platform, in the order of `platforms`.
 _platforms_transition = transition(
     implementation = _platforms_transition_impl,
     inputs = [_PLATFORMS],
     outputs = [_PLATFORMS],
 )
-
-def _platform_string(p):
-    return "/".join([x for x in [p.os, p.architecture, p.variant] if x])
 
 def _manifests(ctx):
     """The manifests in index order: (ImageManifestInfo, name for messages)."""
@@ -38,50 +48,47 @@ def _manifests(ctx):
             manifests.append((t[ImageManifestInfo], "%s for %s" % (t.label, p.label)))
     return manifests
 
-def _check_platforms(ctx, manifests):
-    seen = {}
-    for info, name in manifests:
-        p = _platform_string(info.platform)
-        if p in seen:
-            fail(("%s: manifests %s and %s are both %s, and an index holds one manifest per platform: " +
-                  "drop one, or build them for different platforms") % (ctx.label, seen[p], name, p))
-        seen[p] = name
-
 def _index_action(ctx, tool, manifests):
     index = ctx.actions.declare_file(ctx.label.name + ".index.json")
     descriptor = ctx.actions.declare_file(ctx.label.name + ".descriptor.json")
+    digest = ctx.actions.declare_file(ctx.label.name + ".digest")
+    annotations = expand_templates(ctx, ctx.label.name + ".annotations.json", templates = {"annotations": ctx.attr.annotations})
     args = ctx.actions.args()
     args.add("index")
     args.add("--label", str(ctx.label))
     for info, name in manifests:
         args.add("--manifest_descriptor", info.descriptor)
         args.add("--manifest_name", name)
-    for k, v in sorted(ctx.attr.annotations.items()):
-        args.add("--annotation", "%s=%s" % (k, v))
+    args.add("--annotations_file", annotations)
     args.add("--index", index)
     args.add("--descriptor", descriptor)
+    args.add("--digest", digest)
     ctx.actions.run(
         executable = tool.executable,
         arguments = [args],
         # Descriptors only: never a manifest, config or layer.
-        inputs = [info.descriptor for info, _ in manifests],
-        outputs = [index, descriptor],
+        inputs = [annotations] + [info.descriptor for info, _ in manifests],
+        outputs = [index, descriptor, digest],
         mnemonic = "ImageIndex",
         progress_message = "Writing image index %{label}",
         toolchain = _TOOLCHAIN,
     )
-    return index, descriptor
+    return index, descriptor, digest
 
-def _layout_action(ctx, tool, index, descriptor, manifests):
+def _layout_action(ctx, tool, index, descriptor, manifests, as_tar):
     """Declares the action that writes the OCI layout; it runs only on request."""
-    out = ctx.actions.declare_directory(ctx.label.name + ".oci_layout")
+    if as_tar:
+        out = ctx.actions.declare_file(ctx.label.name + ".oci_layout.tar")
+    else:
+        out = ctx.actions.declare_directory(ctx.label.name + ".oci_layout")
     images = []
     inputs = [index, descriptor]
-    for info, name in manifests:
+    for info, _ in manifests:
         layers = []
         for layer in info.layers:
             if not layer.blob:
-                fail("%s: a layer of %s has no blob, so an OCI layout cannot hold it" % (ctx.label, name))
+                # The layout action says what to do, if it is ever run.
+                continue
             layers.append({"blob": layer.blob.path, "metadata": layer.metadata.path})
             inputs.extend([layer.blob, layer.metadata])
         images.append({
@@ -91,7 +98,7 @@ def _layout_action(ctx, tool, index, descriptor, manifests):
             "manifest": info.manifest.path,
         })
         inputs.extend([info.descriptor, info.manifest, info.config])
-    request = ctx.actions.declare_file(ctx.label.name + ".layout_request.json")
+    request = ctx.actions.declare_file(ctx.label.name + (".tar" if as_tar else "") + ".layout_request.json")
     ctx.actions.write(request, json.encode({
         "descriptor": descriptor.path,
         "images": images,
@@ -101,6 +108,10 @@ def _layout_action(ctx, tool, index, descriptor, manifests):
     args.add("layout")
     args.add("--label", str(ctx.label))
     args.add("--index_request", request)
+    if as_tar:
+        args.add("--tar")
+    if allow_shallow_layout(ctx):
+        args.add("--allow_missing_blobs")
     args.add("--out", out.path)
     ctx.actions.run(
         executable = tool.executable,
@@ -117,13 +128,15 @@ def _image_index_impl(ctx):
     manifests = _manifests(ctx)
     if not manifests:
         fail("%s: manifests is empty: give at least one image_manifest" % ctx.label)
-    _check_platforms(ctx, manifests)
     tool = ctx.toolchains[_TOOLCHAIN].imgtool
-    index, descriptor = _index_action(ctx, tool, manifests)
-    layout = _layout_action(ctx, tool, index, descriptor, manifests)
+    index, descriptor, digest = _index_action(ctx, tool, manifests)
     return [
         DefaultInfo(files = depset([index, descriptor])),
-        OutputGroupInfo(oci_layout = depset([layout])),
+        OutputGroupInfo(
+            digest = depset([digest]),
+            oci_layout = depset([_layout_action(ctx, tool, index, descriptor, manifests, as_tar = False)]),
+            oci_tarball = depset([_layout_action(ctx, tool, index, descriptor, manifests, as_tar = True)]),
+        ),
         ImageIndexInfo(
             index = index,
             descriptor = descriptor,
@@ -138,13 +151,16 @@ image_index = rule(
 With `platforms`, each of `manifests` is built once per platform, in the
 order given, by a split transition on --platforms; the Go, C++ or other
 toolchains cross-compile as they would for that platform. Without it, the
-manifests are taken as they are built. No two manifests of the index may
-have the same OCI platform.
+manifests are taken as they are built. Several manifests may have the same
+OCI platform, as OCI allows (a runtime takes the first).
 
-Build the output group `oci_layout` for an OCI image layout directory that
-holds every blob of every platform. Its index.json names the index `latest`
-and each platform's image `latest-OS-ARCH[-VARIANT]`, for tools such as
-umoci that unpack one manifest and do not choose a platform.""",
+`annotations` are templates: see `build_settings` and `stamp`.
+
+Output groups: `digest` (`sha256:...`), `oci_layout` (an OCI image layout
+directory with every blob of every platform; its index.json names the index
+`latest` and each platform's image `latest-OS-ARCH[-VARIANT]`, for tools
+such as umoci that unpack one manifest), and `oci_tarball` (the same as a
+tar archive).""",
     attrs = {
         "manifests": attr.label_list(
             providers = [ImageManifestInfo],
@@ -157,7 +173,12 @@ umoci that unpack one manifest and do not choose a platform.""",
                   "`[\"//platforms:linux_amd64\", \"//platforms:linux_arm64\"]`. Each needs @platforms//os and " +
                   "@platforms//cpu constraints with an OCI equivalent. Empty: the manifests as they are built.",
         ),
-        "annotations": attr.string_dict(doc = "Annotations of the index, for example `{\"org.opencontainers.image.title\": \"app\"}`."),
-    },
+        "annotations": attr.string_dict(
+            doc = "Annotations of the index, for example `{\"org.opencontainers.image.version\": \"{{.VERSION}}\"}`; " +
+                  "values are templates.",
+        ),
+        "_shallow_oci_layout": attr.label(default = "//img/settings:shallow_oci_layout", providers = [SettingValueInfo]),
+    } | template_attrs("annotations"),
+    cfg = _unchanged,
     toolchains = [_TOOLCHAIN],
 )

@@ -1,10 +1,10 @@
 """The image_layer rule: files, runfiles and symlinks as one layer blob."""
 
-load(":compression.bzl", "compression_args", "compression_attrs", "resolve_compression")
+load(":compression.bzl", "annotation_args", "compression_args", "compression_attrs", "resolve_compression")
 load(":file_metadata.bzl", "check_metadata")
 load(":providers.bzl", "LayerInfo")
 
-_TOOLCHAIN = "//toolchains:toolchain_type"
+_TOOLCHAIN = "//img:toolchain_type"
 
 def clean_path(label, attribute, path):
     """Normalizes a path in the image ("/a//b/" → "a/b"), or fails.
@@ -132,6 +132,7 @@ def _image_layer_impl(ctx):
     if metadata:
         cmd.add("--metadata", metadata)
     compression_args(cmd, compression)
+    annotation_args(cmd, ctx.attr.annotations)
     cmd.add("--blob", blob)
     cmd.add("--meta", layer_metadata)
     inputs_list = ctx.actions.declare_file(ctx.label.name + ".inputs.txt")
@@ -148,7 +149,7 @@ def _image_layer_impl(ctx):
     )
     return [
         DefaultInfo(files = depset([blob, layer_metadata])),
-        LayerInfo(blob = blob, metadata = layer_metadata, media_type = compression.media_type),
+        LayerInfo(blob = blob, metadata = layer_metadata, media_type = compression.media_type, estargz = compression.estargz),
     ]
 
 image_layer = rule(
@@ -184,7 +185,7 @@ content and attributes are stored once and hardlinked.""",
             doc = "Lay out the runfiles of executables in `srcs` at `PATH.runfiles/`, with the " +
                   "`_repo_mapping` file, where Bazel's launchers and runfiles libraries look for them.",
         ),
-        **compression_attrs("`gzip`, `zstd` or `none`; empty uses `--@rules_img//img/settings:compress` (default gzip).")
+        **compression_attrs("`gzip`, `zstd` or `none`; `auto` uses `--@rules_img//img/settings:compress` (default gzip).")
     ),
     toolchains = [_TOOLCHAIN],
 )

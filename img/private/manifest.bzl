@@ -1,64 +1,177 @@
 """The image_manifest rule: a single-platform image from a base and layers."""
 
+load(":layer_from_tar.bzl", "TAR_EXTENSIONS", "tar_file_layer")
 load(":platforms.bzl", "oci_platform", "platform_attrs")
-load(":providers.bzl", "ImageManifestInfo", "LayerInfo")
-load(":settings.bzl", "StampInfo")
+load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo", "LayerInfo", "platform_string")
+load(":settings.bzl", "SettingValueInfo")
+load(":templates.bzl", "expand_templates", "template_attrs")
 
-_TOOLCHAIN = "//toolchains:toolchain_type"
+_TOOLCHAIN = "//img:toolchain_type"
+
+# Keys of the `platform` attribute: the OCI platform's fields beyond os and
+# architecture.
+_PLATFORM_KEYS = ["variant", "os.version", "os.features"]
 
 def _optional(value):
     return value if value else None
 
-def _status_files(ctx):
-    """Workspace status files, when stamping is on and a label or annotation uses {VAR}."""
-    if not ctx.attr._stamp[StampInfo].enabled:
-        return []
-    values = ctx.attr.labels.values() + ctx.attr.annotations.values()
-    if not [v for v in values if "{" in v]:
-        return []
-    return [ctx.info_file, ctx.version_file]
+def _platform(ctx):
+    """The image's OCI platform: the target platform's, with the `platform` attribute over it.
 
-def _request(ctx, base, layers, platform, status_files):
+    Returns:
+      struct(os, architecture, extra): extra is the dict of ImageManifestInfo.platform.
+    """
+    target = oci_platform(ctx)
+    extra = {"variant": target.variant} if target.variant else {}
+    for key, value in ctx.attr.platform.items():
+        if key not in _PLATFORM_KEYS:
+            fail("%s: platform has the key %r: use %s (os and architecture come from the target platform)" % (
+                ctx.label,
+                key,
+                ", ".join(_PLATFORM_KEYS),
+            ))
+        if value:
+            extra[key] = value
+        elif key in extra:
+            extra.pop(key)
+    return struct(os = target.os, architecture = target.architecture, extra = extra)
+
+def _matches(info, platform):
+    if (info.os, info.architecture) != (platform.os, platform.architecture):
+        return False
+    want, have = platform.extra.get("variant", ""), (info.platform or {}).get("variant", "")
+    return not want or not have or want == have
+
+def _base(ctx, platform):
+    """The ImageManifestInfo to build on: `base`, or its image for the platform when it is an index."""
+    target = ctx.attr.base
+    if not target:
+        return None
+    if ImageIndexInfo in target:
+        candidates = [m for m in target[ImageIndexInfo].manifests if _matches(m, platform)]
+        exact = [m for m in candidates if (m.platform or {}).get("variant", "") == platform.extra.get("variant", "")]
+        if exact or candidates:
+            return (exact or candidates)[0]
+        fail("%s: the base %s is an index without an image for %s/%s: it has %s. Build for one of those (--platforms), or pick another base" % (
+            ctx.label,
+            target.label,
+            platform.os,
+            platform.architecture,
+            ", ".join([platform_string(m) for m in target[ImageIndexInfo].manifests]) or "none",
+        ))
+    base = target[ImageManifestInfo]
+    if not _matches(base, platform):
+        fail("%s: the base %s is %s, but the target platform is %s/%s: build for the base's platform, or use an index as base" % (
+            ctx.label,
+            target.label,
+            platform_string(base),
+            platform.os,
+            platform.architecture,
+        ))
+    return base
+
+def _layers(ctx):
+    """LayerInfo of each of `layers`: a layer target's own, or one per tar file it gives."""
+    layers = []
+    for target in ctx.attr.layers:
+        if LayerInfo in target:
+            layers.append(target[LayerInfo])
+            continue
+        files = target[DefaultInfo].files.to_list()
+        if not files:
+            fail("%s: layers has %s, which is no layer and gives no tar file" % (ctx.label, target.label))
+        for i, f in enumerate(files):
+            if not [e for e in TAR_EXTENSIONS if f.basename.endswith(e)]:
+                fail("%s: layers has %s, whose file %s is not a layer: give image_layer or layer_from_tar targets, or .tar, .tar.gz, .tgz, .tar.zst or .tzst files" % (
+                    ctx.label,
+                    target.label,
+                    f.short_path,
+                ))
+            layers.append(tar_file_layer(ctx, f, "%s.layers/%d_%d" % (ctx.label.name, len(layers), i), "layers"))
+    return layers
+
+def _structured_config(ctx):
     return {
-        "annotations": ctx.attr.annotations,
-        "base_config": base.config.path if base else "",
-        "base_manifest": base.manifest.path if base else "",
-        "config": {
-            "cmd": ctx.attr.cmd,
-            "entrypoint": ctx.attr.entrypoint,
-            "env": [[k, v] for k, v in ctx.attr.env.items()],
-            "exposed_ports": ctx.attr.exposed_ports,
-            "labels": ctx.attr.labels,
-            "stop_signal": _optional(ctx.attr.stop_signal),
-            "user": _optional(ctx.attr.user),
-            "volumes": ctx.attr.volumes,
-            "working_dir": _optional(ctx.attr.working_dir),
-        },
-        "config_fragment": ctx.file.config_fragment.path if ctx.file.config_fragment else "",
-        "created": ctx.attr.created,
-        "label": str(ctx.label),
-        "layers": [layer.metadata.path for layer in layers],
-        "status_files": [f.path for f in status_files],
-        "platform": {
-            "architecture": platform.architecture,
-            "os": platform.os,
-            "variant": platform.variant,
-        },
+        "cmd": ctx.attr.cmd,
+        "entrypoint": ctx.attr.entrypoint,
+        "env": ctx.attr.env,
+        "exposed_ports": ctx.attr.exposed_ports,
+        "labels": ctx.attr.labels,
+        "stop_signal": ctx.attr.stop_signal,
+        "user": ctx.attr.user,
+        "volumes": ctx.attr.volumes,
+        "working_dir": ctx.attr.working_dir,
     }
 
-def _oci_layout(ctx, tool, descriptor, manifest, config, layers):
+def _request(ctx, base, layers, platform):
+    """The manifest action's request: data, with labels, annotations and env expanded."""
+    features = platform.extra.get("os.features", "")
+    return expand_templates(
+        ctx,
+        ctx.label.name + ".request.json",
+        templates = {
+            "annotations": ctx.attr.annotations,
+            "env": ctx.attr.env,
+            "labels": ctx.attr.labels,
+        },
+        data = {
+            "base_config": base.config.path if base else "",
+            "base_manifest": base.manifest.path if base else "",
+            "config": {
+                "cmd": ctx.attr.cmd,
+                "entrypoint": ctx.attr.entrypoint,
+                "exposed_ports": ctx.attr.exposed_ports,
+                "stop_signal": _optional(ctx.attr.stop_signal),
+                "user": _optional(ctx.attr.user),
+                "volumes": ctx.attr.volumes,
+                "working_dir": _optional(ctx.attr.working_dir),
+            },
+            "config_fragment": ctx.file.config_fragment.path if ctx.file.config_fragment else "",
+            "created": ctx.attr.created,
+            "env_order": ctx.attr.env.keys(),
+            "label": str(ctx.label),
+            "layers": [layer.metadata.path for layer in layers],
+            "platform": {
+                "architecture": platform.architecture,
+                "os": platform.os,
+                "os_features": [f for f in features.split(",") if f],
+                "os_version": platform.extra.get("os.version", ""),
+                "variant": platform.extra.get("variant", ""),
+            },
+        },
+    )
+
+def allow_shallow_layout(ctx):
+    """Whether --@rules_img//img/settings:shallow_oci_layout lets layouts leave out blobs.
+
+    Args:
+      ctx: the context of a rule with the _shallow_oci_layout attribute.
+
+    Returns:
+      bool.
+    """
+    return ctx.attr._shallow_oci_layout[SettingValueInfo].value == "i_know_what_i_am_doing"
+
+def _oci_layout(ctx, tool, descriptor, manifest, config, layers, as_tar):
     """Declares the action that writes the OCI layout; it runs only on request."""
-    out = ctx.actions.declare_directory(ctx.label.name + ".oci_layout")
+    if as_tar:
+        out = ctx.actions.declare_file(ctx.label.name + ".oci_layout.tar")
+    else:
+        out = ctx.actions.declare_directory(ctx.label.name + ".oci_layout")
     args = ctx.actions.args()
     args.add("layout")
     args.add("--label", str(ctx.label))
     args.add("--descriptor", descriptor)
     args.add("--manifest", manifest)
     args.add("--config", config)
+    if as_tar:
+        args.add("--tar")
+    if allow_shallow_layout(ctx):
+        args.add("--allow_missing_blobs")
     blobs = []
     for layer in layers:
         if not layer.blob:
-            fail("%s: a layer of the base image has no blob, so an OCI layout cannot hold it" % ctx.label)
+            continue
         args.add("--layer_meta", layer.metadata)
         args.add("--layer_blob", layer.blob)
         blobs.extend([layer.metadata, layer.blob])
@@ -75,29 +188,18 @@ def _oci_layout(ctx, tool, descriptor, manifest, config, layers):
     return out
 
 def _image_manifest_impl(ctx):
-    base = ctx.attr.base[ImageManifestInfo] if ctx.attr.base else None
-    platform = oci_platform(ctx)
-    if base and (base.platform.os, base.platform.architecture) != (platform.os, platform.architecture):
-        fail("%s: the base %s is %s/%s, but the target platform is %s/%s" % (
-            ctx.label,
-            ctx.attr.base.label,
-            base.platform.os,
-            base.platform.architecture,
-            platform.os,
-            platform.architecture,
-        ))
-    own_layers = [target[LayerInfo] for target in ctx.attr.layers]
+    platform = _platform(ctx)
+    base = _base(ctx, platform)
+    own_layers = _layers(ctx)
     layers = (base.layers if base else []) + own_layers
-
-    request = ctx.actions.declare_file(ctx.label.name + ".request.json")
-    status_files = _status_files(ctx)
-    ctx.actions.write(request, json.encode(_request(ctx, base, own_layers, platform, status_files)))
+    request = _request(ctx, base, own_layers, platform)
     manifest = ctx.actions.declare_file(ctx.label.name + ".manifest.json")
     config = ctx.actions.declare_file(ctx.label.name + ".config.json")
     descriptor = ctx.actions.declare_file(ctx.label.name + ".descriptor.json")
+    digest = ctx.actions.declare_file(ctx.label.name + ".digest")
 
     # Metadata only: never the layer blobs.
-    inputs = [request] + [layer.metadata for layer in own_layers] + status_files
+    inputs = [request] + [layer.metadata for layer in own_layers]
     if base:
         inputs.extend([base.manifest, base.config])
     if ctx.file.config_fragment:
@@ -110,25 +212,35 @@ def _image_manifest_impl(ctx):
     args.add("--manifest", manifest)
     args.add("--config", config)
     args.add("--descriptor", descriptor)
+    args.add("--digest", digest)
     ctx.actions.run(
         executable = tool.executable,
         arguments = [args],
         inputs = inputs,
-        outputs = [manifest, config, descriptor],
+        outputs = [manifest, config, descriptor, digest],
         mnemonic = "ImageManifest",
         progress_message = "Writing manifest of %{label}",
         toolchain = _TOOLCHAIN,
     )
-    layout = _oci_layout(ctx, tool, descriptor, manifest, config, layers)
     return [
         DefaultInfo(files = depset([manifest, config, descriptor])),
-        OutputGroupInfo(oci_layout = depset([layout])),
+        OutputGroupInfo(
+            descriptor = depset([descriptor]),
+            digest = depset([digest]),
+            oci_layout = depset([_oci_layout(ctx, tool, descriptor, manifest, config, layers, as_tar = False)]),
+            oci_tarball = depset([_oci_layout(ctx, tool, descriptor, manifest, config, layers, as_tar = True)]),
+        ),
         ImageManifestInfo(
+            base_image = ctx.attr.base[ImageIndexInfo] if ctx.attr.base and ImageIndexInfo in ctx.attr.base else base,
+            descriptor = descriptor,
             manifest = manifest,
             config = config,
-            descriptor = descriptor,
+            structured_config = _structured_config(ctx),
+            architecture = platform.architecture,
+            os = platform.os,
+            platform = platform.extra,
             layers = layers,
-            platform = platform,
+            missing_blobs = base.missing_blobs if base else [],
         ),
     ]
 
@@ -136,19 +248,26 @@ image_manifest = rule(
     implementation = _image_manifest_impl,
     doc = """A single-platform OCI image: the base image's layers, then `layers`.
 
-The platform (os, architecture, variant) comes from the target platform.
-Build the output group `oci_layout` for an OCI image layout directory that
-holds every blob.""",
+The platform (os, architecture, variant) comes from the target platform;
+`platform` adds the OCI platform's other fields. `labels`, `annotations`
+and `env` are templates: see `build_settings` and `stamp`.
+
+Output groups: `descriptor` (the manifest's OCI descriptor), `digest`
+(`sha256:...`), `oci_layout` (an OCI image layout directory with every
+blob) and `oci_tarball` (the same layout as a tar archive, for `skopeo copy
+oci-archive:...` or `podman load`).""",
     attrs = dict(
         base = attr.label(
-            providers = [ImageManifestInfo],
-            doc = "Image to build on: an image_manifest, or a pulled image such as `@ubuntu` (images " +
-                  "extension or pull rule). Its layers come first and its config is the starting point. " +
-                  "Empty: an image from scratch.",
+            providers = [[ImageManifestInfo], [ImageIndexInfo]],
+            doc = "Image to build on: an image_manifest, an image_index or a pulled image such as `@ubuntu` " +
+                  "(the pull rule or the images extension). From an index, the image of the target platform is " +
+                  "taken. Its layers come first and its config is the starting point. Empty: an image from scratch.",
         ),
         layers = attr.label_list(
-            providers = [LayerInfo],
-            doc = "Layers on top of the base, bottom first: image_layer, layer_from_tar or any rule that returns LayerInfo.",
+            allow_files = TAR_EXTENSIONS,
+            doc = "Layers on top of the base, bottom first: image_layer, layer_from_tar or any rule that " +
+                  "returns LayerInfo, or tar files (.tar, .tar.gz, .tgz, .tar.zst, .tzst: each file a layer, " +
+                  "kept as it is).",
         ),
         entrypoint = attr.string_list(
             doc = "Config Entrypoint, for example `[\"/app/bin/server\"]`; setting it drops the base's Cmd " +
@@ -157,7 +276,7 @@ holds every blob.""",
         cmd = attr.string_list(doc = "Config Cmd: the entrypoint's default arguments, for example `[\"--port=8080\"]`. Empty keeps the base's."),
         env = attr.string_dict(
             doc = "Environment variables, for example `{\"PORT\": \"8080\"}`; they override the base's, " +
-                  "and new ones keep this order.",
+                  "and new ones keep this order. Values are templates, such as `{{.VERSION}}`.",
         ),
         user = attr.string(doc = "Config User, as NAME, UID, NAME:GROUP or UID:GID, for example `1000:1000`. Empty keeps the base's."),
         working_dir = attr.string(doc = "Config WorkingDir, for example `/app`. Empty keeps the base's."),
@@ -165,23 +284,28 @@ holds every blob.""",
         volumes = attr.string_list(doc = "Absolute paths of volumes, for example `[\"/data\"]`."),
         labels = attr.string_dict(
             doc = "Config labels, added to the base's, for example " +
-                  "`{\"org.opencontainers.image.source\": \"https://github.com/org/repo\"}`; values may use " +
-                  "`{VAR}` from the workspace status when stamping.",
+                  "`{\"org.opencontainers.image.revision\": \"{{.STABLE_GIT_COMMIT}}\"}`; values are templates.",
         ),
-        annotations = attr.string_dict(doc = "Manifest annotations; values may use `{VAR}` from the workspace status when stamping."),
+        annotations = attr.string_dict(doc = "Manifest annotations; values are templates."),
         stop_signal = attr.string(doc = "Config StopSignal, for example SIGTERM."),
+        platform = attr.string_dict(
+            doc = "The OCI platform's fields beyond os and architecture: `variant` (default: the target " +
+                  "platform's, such as `v8` for arm64), `os.version` and `os.features` (comma-separated), " +
+                  "for example `{\"os.version\": \"10.0.20348.2227\"}`. They go into the config and the " +
+                  "manifest's descriptor (and so the index), and choose the base's image from an index.",
+        ),
         config_fragment = attr.label(
             allow_single_file = [".json"],
-            doc = "A JSON file of config fields (the OCI image config's `config` object, such as " +
-                  "`{\"Healthcheck\": ...}`), merged after the base's and before the other attributes, which win.",
+            doc = "A JSON file with a partial image config, such as `{\"config\": {\"Healthcheck\": ...}}`, " +
+                  "merged over the base's config; the other attributes win over it.",
         ),
         created = attr.string(
             default = "1970-01-01T00:00:00Z",
             doc = "The config's creation time in RFC 3339, for example `2024-01-02T03:04:05Z`; the " +
                   "default, the Unix epoch, keeps builds reproducible.",
         ),
-        _stamp = attr.label(default = "//img/private:stamp", providers = [StampInfo]),
-        **platform_attrs()
+        _shallow_oci_layout = attr.label(default = "//img/settings:shallow_oci_layout", providers = [SettingValueInfo]),
+        **dict(platform_attrs(), **template_attrs("labels, annotations and env"))
     ),
     toolchains = [_TOOLCHAIN],
 )

@@ -1,13 +1,16 @@
-"""Rules for base images pulled from registries: shallow, metadata only.
+"""Rules for base images pulled from registries.
 
-Their manifests and configs are downloaded by repository rules; layer
-blobs are downloaded by remote_blob actions, so only when a build needs
-their bytes (an OCI layout, a load, a push to another registry).
+The repository rules (extensions/) download the manifests and configs, and
+write the BUILD files that use these rules. How layer bytes reach the build
+is the pull's `layer_handling`: not at all (shallow: push and load read
+them from the source registry at run time), files of the repository
+(eager), or remote_blob actions that download them when an output needs
+them (lazy).
 """
 
-load(":providers.bzl", "ImageManifestInfo", "LayerInfo")
+load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo", "LayerInfo", "PullInfo")
 
-_TOOLCHAIN = "//toolchains:toolchain_type"
+_TOOLCHAIN = "//img:toolchain_type"
 
 def _remote_blob_impl(ctx):
     out = ctx.actions.declare_file(ctx.label.name + "_" + ctx.attr.digest.replace(":", "_"))
@@ -38,22 +41,46 @@ remote_blob = rule(
     toolchains = [_TOOLCHAIN],
 )
 
+def _pull_info(ctx):
+    return PullInfo(
+        registries = ctx.attr.registries,
+        repository = ctx.attr.repository,
+        tag = ctx.attr.tag,
+        digest = ctx.attr.digest,
+    )
+
 def _pulled_image_impl(ctx):
-    if len(ctx.files.layers) != len(ctx.files.blobs) or len(ctx.files.layers) != len(ctx.attr.layer_media_types):
-        fail("%s: layers, blobs and layer_media_types differ in length" % ctx.label)
+    count = len(ctx.files.layers)
+    if len(ctx.attr.layer_media_types) != count or len(ctx.attr.layer_digests) != count:
+        fail("%s: layers, layer_digests and layer_media_types differ in length" % ctx.label)
+    blobs = ctx.files.blobs
+    if blobs and len(blobs) != count:
+        fail("%s: %d blobs for %d layers: give one blob per layer, or none" % (ctx.label, len(blobs), count))
     layers = [
-        LayerInfo(blob = b, metadata = m, media_type = t, shallow = True)
-        for m, b, t in zip(ctx.files.layers, ctx.files.blobs, ctx.attr.layer_media_types)
+        LayerInfo(
+            blob = blobs[i] if blobs else None,
+            metadata = ctx.files.layers[i],
+            media_type = ctx.attr.layer_media_types[i],
+            estargz = False,
+            shallow = True,
+        )
+        for i in range(count)
     ]
     return [
         DefaultInfo(files = depset([ctx.file.manifest, ctx.file.config, ctx.file.descriptor])),
         ImageManifestInfo(
+            base_image = None,
+            descriptor = ctx.file.descriptor,
             manifest = ctx.file.manifest,
             config = ctx.file.config,
-            descriptor = ctx.file.descriptor,
+            structured_config = {},
+            architecture = ctx.attr.architecture,
+            os = ctx.attr.os,
+            platform = dict(ctx.attr.platform),
             layers = layers,
-            platform = struct(os = ctx.attr.os, architecture = ctx.attr.architecture, variant = ctx.attr.variant),
+            missing_blobs = [] if blobs else [d.removeprefix("sha256:") for d in ctx.attr.layer_digests],
         ),
+        _pull_info(ctx),
     ]
 
 pulled_image = rule(
@@ -62,13 +89,56 @@ pulled_image = rule(
     attrs = {
         "manifest": attr.label(allow_single_file = True, mandatory = True, doc = "The manifest, verified by digest."),
         "config": attr.label(allow_single_file = True, mandatory = True, doc = "The config, verified by digest."),
-        "descriptor": attr.label(allow_single_file = True, mandatory = True, doc = "The manifest's descriptor."),
+        "descriptor": attr.label(allow_single_file = True, mandatory = True, doc = "The manifest's descriptor, with its platform as the index gives it."),
         "layers": attr.label_list(allow_files = True, doc = "Layer metadata files, in manifest order."),
-        "blobs": attr.label_list(doc = "remote_blob targets, in manifest order."),
-        "layer_media_types": attr.string_list(doc = "Media type of each layer."),
-        "os": attr.string(mandatory = True, doc = "OCI os."),
-        "architecture": attr.string(mandatory = True, doc = "OCI architecture."),
-        "variant": attr.string(doc = "OCI variant."),
+        "layer_digests": attr.string_list(doc = "Digest of each layer, in manifest order."),
+        "layer_media_types": attr.string_list(doc = "Media type of each layer, in manifest order."),
+        "blobs": attr.label_list(
+            allow_files = True,
+            doc = "The blob of each layer, in manifest order: files of the repository (eager) or " +
+                  "remote_blob targets (lazy). None when the bytes are not part of the build (shallow).",
+        ),
+        "os": attr.string(mandatory = True, doc = "OCI os, as the index's descriptor of the manifest says."),
+        "architecture": attr.string(mandatory = True, doc = "OCI architecture, as the index's descriptor says."),
+        "platform": attr.string_dict(doc = "The rest of the OCI platform: variant, os.version, os.features, features."),
+        "registries": attr.string_list(mandatory = True, doc = "Registries the image is read from, in order."),
+        "repository": attr.string(mandatory = True, doc = "Repository in those registries."),
+        "tag": attr.string(doc = "Tag of the pull, or empty."),
+        "digest": attr.string(mandatory = True, doc = "Digest of this manifest."),
+    },
+)
+
+def _pulled_index_impl(ctx):
+    return [
+        DefaultInfo(files = depset([ctx.file.index, ctx.file.descriptor])),
+        ImageIndexInfo(
+            index = ctx.file.index,
+            manifests = [m[ImageManifestInfo] for m in ctx.attr.manifests],
+            descriptor = ctx.file.descriptor,
+        ),
+        _pull_info(ctx),
+    ]
+
+pulled_index = rule(
+    implementation = _pulled_index_impl,
+    doc = "A pulled multi-platform image: the index and its pulled platforms.",
+    attrs = {
+        "index": attr.label(
+            allow_single_file = True,
+            mandatory = True,
+            doc = "The index: the source's bytes when every manifest it lists was pulled, else a new " +
+                  "index that lists the pulled ones (same media type, order and annotations).",
+        ),
+        "descriptor": attr.label(allow_single_file = True, mandatory = True, doc = "The index's descriptor."),
+        "manifests": attr.label_list(
+            mandatory = True,
+            providers = [ImageManifestInfo],
+            doc = "pulled_image targets, in the order of the index.",
+        ),
+        "registries": attr.string_list(mandatory = True, doc = "Registries the image is read from, in order."),
+        "repository": attr.string(mandatory = True, doc = "Repository in those registries."),
+        "tag": attr.string(doc = "Tag of the pull, or empty."),
+        "digest": attr.string(mandatory = True, doc = "Digest of the source index."),
     },
 )
 

@@ -3,9 +3,10 @@
 load(":deploy.bzl", "deploy_operation", "remote_cache_setting")
 load(":providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo")
 load(":push_bes.bzl", "bes_outputs")
-load(":settings.bzl", "SettingValueInfo", "StampInfo")
+load(":settings.bzl", "SettingValueInfo")
+load(":templates.bzl", "template_attrs")
 
-_TOOLCHAIN = "//toolchains:toolchain_type"
+_TOOLCHAIN = "//img:toolchain_type"
 
 PUSH_STRATEGIES = ["eager", "lazy", "cas_registry", "bes"]
 
@@ -17,16 +18,36 @@ def _label(label):
             return s[len(prefix) - 2:]
     return s
 
+def push_strategy(ctx, value):
+    """The push strategy of a target: its attribute, unless auto.
+
+    Args:
+      ctx: the context of a rule with the _push_strategy setting.
+      value: the attribute's value: auto (or empty) or a strategy.
+
+    Returns:
+      eager, lazy, cas_registry or bes.
+    """
+    if value in ["", "auto"]:
+        return ctx.attr._push_strategy[SettingValueInfo].value
+    return value
+
 def _image_push_impl(ctx):
-    strategy = ctx.attr.strategy or ctx.attr._push_strategy[SettingValueInfo].value
-    op = deploy_operation(ctx, "push", {
-        "credential_helper": ctx.attr._credential_helper[SettingValueInfo].value,
-        "label": _label(ctx.label),
-        "registry": ctx.attr.registry,
-        "remote_cache": remote_cache_setting(ctx),
-        "repository": ctx.attr.repository,
-        "strategy": strategy,
-    })
+    strategy = push_strategy(ctx, ctx.attr.strategy)
+    op = deploy_operation(
+        ctx,
+        "push",
+        data = {
+            "credential_helper": ctx.attr._credential_helper[SettingValueInfo].value,
+            "label": _label(ctx.label),
+            "remote_cache": remote_cache_setting(ctx),
+            "strategy": strategy,
+        },
+        templates = {
+            "registry": ctx.attr.registry,
+            "repository": ctx.attr.repository,
+        },
+    )
 
     # Every strategy but eager streams the layer blobs from the remote
     # cache at run time: the runfiles hold only metadata, so that `bazel
@@ -50,44 +71,54 @@ def _image_push_impl(ctx):
         ),
     ]
 
-image_push_rule = rule(
+image_push = rule(
     implementation = _image_push_impl,
-    doc = """Pushes an image with `bazel run`. It prints the pushed reference with its digest.
+    doc = """Pushes an image or an index with `bazel run`. It prints the pushed
+reference with its digest, then each tag.
 
 Blobs the registry has are skipped, blobs in another repository of the same
 registry are mounted, layers of pulled bases are streamed from their source
-registry; tags are written last. At run time, `--registry`, `--repository`
-and `--tag` (repeated) override the attributes.""",
+registry; tags are written last. With no tag the image is pushed by digest
+only. At run time, `--registry`, `--repository` and `--tag` (repeated)
+override the attributes, and `--strategy` the push strategy.
+
+`registry`, `repository`, `tag` and `tag_list` are templates: see
+`build_settings` and `stamp`. `tags` is Bazel's own attribute (for
+example `tags = ["manual"]`), never an image tag.""",
     executable = True,
-    attrs = {
-        "image": attr.label(mandatory = True, providers = [[ImageManifestInfo], [ImageIndexInfo]], doc = "The image_manifest or image_index to push."),
-        "registry": attr.string(doc = "Registry host[:port], for example `ghcr.io` or `localhost:5000`. Empty: give `--registry` at run time."),
-        "repository": attr.string(doc = "Repository in the registry, for example `my-project/app`. Empty: give `--repository` at run time."),
-        "tag": attr.string(doc = "A tag, for example `latest`; may use `{VAR}` from the workspace status when stamping, as in `{BUILD_USER}-dev`."),
-        "image_tags": attr.string_list(doc = "More tags, like tag (the image_push macro's `tags`). With no tag at all, the image is pushed by digest only."),
-        "tag_file": attr.label(allow_single_file = True, doc = "A file with one tag per line, for tags computed by another rule."),
-        "strategy": attr.string(
-            values = [""] + PUSH_STRATEGIES,
-            doc = "The push strategy (eager, lazy, cas_registry or bes); empty follows " +
-                  "//img/settings:push_strategy.",
+    attrs = dict(
+        image = attr.label(
+            mandatory = True,
+            providers = [[ImageManifestInfo], [ImageIndexInfo]],
+            doc = "The image to push: an image_manifest, an image_index (every platform is pushed), or a " +
+                  "pulled image such as `@ubuntu`.",
         ),
-        "_credential_helper": attr.label(default = "//img/settings:credential_helper", providers = [SettingValueInfo]),
-        "_push_strategy": attr.label(default = "//img/settings:push_strategy", providers = [SettingValueInfo]),
-        "_remote_cache": attr.label(default = "//img/settings:remote_cache", providers = [SettingValueInfo]),
-        "_launcher": attr.label(allow_single_file = True, default = "//img/private:deploy.sh.tpl"),
-        "_stamp": attr.label(default = "//img/private:stamp", providers = [StampInfo]),
-    },
+        registry = attr.string(
+            doc = "Registry host[:port], for example `ghcr.io`, `index.docker.io` or `localhost:5000`; a " +
+                  "template. Empty: give `--registry` at run time.",
+        ),
+        repository = attr.string(
+            doc = "Repository in the registry, for example `my-project/app`; a template such as " +
+                  "`{{.PROJECT}}/app`. Empty: give `--repository` at run time.",
+        ),
+        tag = attr.string(doc = "A tag, for example `latest`; a template such as `{{.VERSION}}`. Not with `tag_list`."),
+        tag_list = attr.string_list(
+            doc = "Tags, for example `[\"latest\", \"v1.0.0\"]`; each a template. A tag that expands to the " +
+                  "empty string is dropped, so `{{if .RELEASE}}stable{{end}}` adds a tag only for releases.",
+        ),
+        tag_file = attr.label(allow_single_file = True, doc = "A file with one tag per line, for tags computed by another rule. Not with `tag` or `tag_list`."),
+        strategy = attr.string(
+            default = "auto",
+            values = ["auto"] + PUSH_STRATEGIES,
+            doc = "The push strategy: `eager`, `lazy`, `cas_registry` or `bes` (see " +
+                  "docs/guides/push-load-stamp.md); `auto` follows --@rules_img//img/settings:push_strategy " +
+                  "(default eager).",
+        ),
+        _credential_helper = attr.label(default = "//img/settings:credential_helper", providers = [SettingValueInfo]),
+        _push_strategy = attr.label(default = "//img/settings:push_strategy", providers = [SettingValueInfo]),
+        _remote_cache = attr.label(default = "//img/settings:remote_cache", providers = [SettingValueInfo]),
+        _launcher = attr.label(allow_single_file = True, default = "//img/private:deploy.sh.tpl"),
+        **template_attrs("registry, repository, tag and tag_list")
+    ),
     toolchains = [_TOOLCHAIN],
 )
-
-def image_push(name, tags = [], target_tags = None, **kwargs):
-    """Pushes an image with `bazel run`; see image_push_rule for the attributes.
-
-    Args:
-      name: the target name.
-      tags: image tags, each may use {VAR} when stamping (Bazel's target tags: target_tags).
-      target_tags: Bazel tags of the target, such as "manual".
-      **kwargs: the attributes of image_push_rule (image, registry, repository,
-        tag, tag_file, strategy, ...) and common attributes such as visibility.
-    """
-    image_push_rule(name = name, image_tags = tags, tags = target_tags, **kwargs)

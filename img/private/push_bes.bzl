@@ -60,9 +60,9 @@ def bes_outputs(ctx, op):
     config = ctx.actions.declare_file(ctx.label.name + ".bes.push.json")
     copies += [(written, spec), (op.config, config)]
     outputs = [spec, config]
-    if op.tag_files:
+    if op.tag_file:
         tags = ctx.actions.declare_file(ctx.label.name + ".bes.tags.txt")
-        copies.append((op.tag_files[0], tags))
+        copies.append((op.tag_file, tags))
         outputs.append(tags)
     args = ctx.actions.args()
     for src, dst in copies:

@@ -39,14 +39,18 @@ string_setting = rule(
 )
 
 StampInfo = provider(
-    doc = "Whether deploy rules expand {VAR} from the workspace status.",
-    fields = {"enabled": "bool: stamping is on."},
+    doc = "What decides whether a target's templates read the workspace status.",
+    fields = {
+        "bazel_stamp": "bool: Bazel runs with --stamp.",
+        "preference": "bool: //img/settings:stamp is enabled, for targets whose stamp is auto.",
+    },
 )
 
 def _stamp_detect_impl(ctx):
-    setting = ctx.attr.setting[SettingValueInfo].value
-    enabled = setting == "enabled" or (setting == "auto" and ctx.attr.bazel_stamp)
-    return [StampInfo(enabled = enabled)]
+    return [StampInfo(
+        bazel_stamp = ctx.attr.bazel_stamp,
+        preference = ctx.attr.setting[SettingValueInfo].value == "enabled",
+    )]
 
 stamp_detect = rule(
     implementation = _stamp_detect_impl,

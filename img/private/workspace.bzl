@@ -7,8 +7,17 @@ def rules_img_dependencies():
     """Declares the repositories rules_img needs, unless already declared.
 
     Declare your own version of a dependency before calling this to use it
-    instead. Today that is only `platforms`, the same version as MODULE.bazel.
+    instead: `platforms` and `bazel_skylib`, the versions of MODULE.bazel.
     """
+    maybe(
+        http_archive,
+        name = "bazel_skylib",
+        sha256 = "bc283cdfcd526a52c3201279cda4bc298652efa898b10b4db0837dc51652756f",
+        urls = [
+            "https://mirror.bazel.build/github.com/bazelbuild/bazel-skylib/releases/download/1.7.1/bazel-skylib-1.7.1.tar.gz",
+            "https://github.com/bazelbuild/bazel-skylib/releases/download/1.7.1/bazel-skylib-1.7.1.tar.gz",
+        ],
+    )
     maybe(
         http_archive,
         name = "platforms",

@@ -62,7 +62,7 @@ def push_strategy_test_suite(name):
       name: name of the test_suite.
     """
     for strategy in ["eager", "lazy", "cas_registry", "bes"]:
-        image_push(name = "push_" + strategy, image = ":image", registry = "r.invalid", repository = "a", strategy = strategy, target_tags = ["manual"])
+        image_push(name = "push_" + strategy, image = ":image", registry = "r.invalid", repository = "a", strategy = strategy, tags = ["manual"])
         _runfiles_test(
             name = "push_%s_runfiles_test" % strategy,
             target_under_test = ":push_" + strategy,
@@ -71,12 +71,12 @@ def push_strategy_test_suite(name):
             strategy = strategy,
             size = "small",
         )
-    image_push(name = "push_default", image = ":image", registry = "r.invalid", repository = "a", target_tags = ["manual"])
+    image_push(name = "push_default", image = ":image", registry = "r.invalid", repository = "a", tags = ["manual"])
     _runfiles_test(name = "push_default_runfiles_test", target_under_test = ":push_default", blobs = 2, label_name = "push_default", strategy = "eager", size = "small")
     _runfiles_lazy_by_flag_test(name = "push_flag_lazy_runfiles_test", target_under_test = ":push_default", blobs = 0, label_name = "push_default", strategy = "lazy", size = "small")
-    multi_deploy(name = "deploy_lazy", operations = [":push_eager"], strategy = "lazy", tags = ["manual"])
+    multi_deploy(name = "deploy_lazy", operations = [":push_eager"], push_strategy = "lazy", tags = ["manual"])
     _runfiles_test(name = "deploy_lazy_runfiles_test", target_under_test = ":deploy_lazy", blobs = 0, size = "small")
-    multi_deploy(name = "deploy_eager", operations = [":push_lazy"], strategy = "eager", tags = ["manual"])
+    multi_deploy(name = "deploy_eager", operations = [":push_lazy"], push_strategy = "eager", tags = ["manual"])
     _runfiles_test(name = "deploy_eager_runfiles_test", target_under_test = ":deploy_eager", blobs = 2, size = "small")
     _credentials_refused_test(name = "push_remote_cache_credentials_test", target_under_test = ":push_lazy", size = "small")
     native.test_suite(name = name, tests = [

@@ -27,5 +27,5 @@ def declare_toolchains(toolchains):
             name = t["repo"],
             exec_compatible_with = [OS_CONSTRAINTS[t["os"]], CPU_CONSTRAINTS[t["cpu"]]],
             toolchain = "@%s//:img_toolchain" % t["repo"],
-            toolchain_type = "@rules_img//toolchains:toolchain_type",
+            toolchain_type = str(Label("//img:toolchain_type")),
         )

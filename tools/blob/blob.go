@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"maps"
 	"os"
 	"regexp"
+	"slices"
 )
 
 // LayerMetadata describes one layer blob: what a manifest needs (the
@@ -24,6 +26,27 @@ type LayerMetadata struct {
 	// Sources lists "registry/repository" places that serve the blob, for
 	// layers of pulled base images whose bytes are not part of the build.
 	Sources []string `json:"sources,omitempty"`
+}
+
+// AddAnnotations adds annotations to the descriptor's own. A key that m
+// has already, one that the layer's writer set, is an error: the user's
+// value would silently replace what readers of the layer rely on.
+func (m *LayerMetadata) AddAnnotations(extra map[string]string) error {
+	if len(extra) == 0 {
+		return nil
+	}
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
+		if _, ok := m.Annotations[k]; ok {
+			return fmt.Errorf("annotation %q is set by the layer writer itself: remove it, or use another key", k)
+		}
+	}
+	merged := maps.Clone(m.Annotations)
+	if merged == nil {
+		merged = make(map[string]string, len(extra))
+	}
+	maps.Copy(merged, extra)
+	m.Annotations = merged
+	return nil
 }
 
 var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,5 +96,37 @@ func TestReadLayerMetadata(t *testing.T) {
 	os.WriteFile(notJSON, []byte("{"), 0o644)
 	if _, err := ReadLayerMetadata(notJSON); err == nil || !strings.Contains(err.Error(), notJSON) {
 		t.Errorf("malformed file: %v", err)
+	}
+}
+
+func TestAddAnnotations(t *testing.T) {
+	writer := map[string]string{"containerd.io/snapshot/stargz/toc.digest": "sha256:toc"}
+	m := LayerMetadata{Annotations: writer}
+	if err := m.AddAnnotations(map[string]string{"org.example.a": "x=y", "org.example.b": ""}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"containerd.io/snapshot/stargz/toc.digest": "sha256:toc", "org.example.a": "x=y", "org.example.b": ""}
+	if !maps.Equal(m.Annotations, want) {
+		t.Errorf("annotations %v, want %v", m.Annotations, want)
+	}
+	if len(writer) != 1 {
+		t.Errorf("the writer's map was changed: %v", writer)
+	}
+
+	var empty LayerMetadata
+	if err := empty.AddAnnotations(nil); err != nil || empty.Annotations != nil {
+		t.Errorf("no annotations added: %v, %v; want none and no error", empty.Annotations, err)
+	}
+	if err := empty.AddAnnotations(map[string]string{"k": "v"}); err != nil || empty.Annotations["k"] != "v" {
+		t.Errorf("added to none: %v, %v", empty.Annotations, err)
+	}
+
+	m = LayerMetadata{Annotations: map[string]string{"containerd.io/snapshot/stargz/toc.digest": "sha256:toc"}}
+	err := m.AddAnnotations(map[string]string{"containerd.io/snapshot/stargz/toc.digest": "mine", "org.example": "x"})
+	if err == nil || !strings.Contains(err.Error(), `"containerd.io/snapshot/stargz/toc.digest"`) {
+		t.Errorf("collision: %v, want an error naming the key", err)
+	}
+	if m.Annotations["containerd.io/snapshot/stargz/toc.digest"] != "sha256:toc" || len(m.Annotations) != 1 {
+		t.Errorf("a refused merge changed the annotations: %v", m.Annotations)
 	}
 }

@@ -30,9 +30,9 @@ const chunksInFlight = 8
 // compressor, the digest hash and the file on the other (and on the
 // compressor's own goroutines), handing 256 KiB chunks from one to the
 // other; the file is written 64 KiB at a time. A single zstd or gzip stream then uses a second core too. On error
-// the blob is removed, so nothing half-written stays behind. An eStargz
-// compressor reports the diff_id and the annotations itself: its blob
-// decompresses to more than the tar.
+// the blob is removed, so nothing half-written stays behind. A seekable
+// compressor (eStargz, zstd:chunked) reports the diff_id and the
+// annotations itself: an eStargz blob decompresses to more than the tar.
 func WriteBlob(path string, opts Options, write func(io.Writer) error) (meta blob.LayerMetadata, err error) {
 	f, err := os.Create(path)
 	if err != nil {

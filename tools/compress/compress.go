@@ -1,6 +1,7 @@
 // Package compress turns a layer's uncompressed tar stream into its blob:
-// gzip, zstd, eStargz (seekable gzip) or no compression, each with the OCI
-// media type that names it; and reads such blobs back.
+// gzip, zstd, eStargz (seekable gzip), zstd:chunked (seekable zstd) or no
+// compression, each with the OCI media type that names it; and reads such
+// blobs back.
 package compress
 
 import (
@@ -50,10 +51,13 @@ type Options struct {
 	// Gzip with Jobs == 1 uses a single stream; any other value uses pgzip,
 	// whose output depends on its block size, never on the number of jobs,
 	// so digests are the same on every machine. eStargz compresses its
-	// members on Jobs goroutines, with the same bytes for every value.
+	// members on Jobs goroutines, with the same bytes for every value, and
+	// so does zstd:chunked.
 	Jobs int
-	// EStargz writes the gzip blob as eStargz: seekable, with a table of
-	// contents that lazy-pulling snapshotters read. It needs Gzip.
+	// EStargz writes a seekable blob, with a table of contents that
+	// lazy-pulling snapshotters read: eStargz with Gzip, zstd:chunked with
+	// Zstd (the format of containers/storage, which the stargz snapshotter
+	// reads too). It needs a compression.
 	EStargz bool
 }
 
@@ -79,8 +83,8 @@ func (a Algorithm) MediaType() string {
 
 // Validate checks the level against the algorithm's range.
 func (o Options) Validate() error {
-	if o.EStargz && o.Algorithm != Gzip {
-		return fmt.Errorf("estargz is a gzip format, but the compression is %q: use gzip, or disable estargz", o.Algorithm)
+	if o.EStargz && o.Algorithm != Gzip && o.Algorithm != Zstd {
+		return fmt.Errorf("a seekable layer (estargz) is compressed, but the compression is %q: use gzip (eStargz) or zstd (zstd:chunked), or disable estargz", o.Algorithm)
 	}
 	if o.Jobs < 0 {
 		return fmt.Errorf("%d compression jobs: use 1 or more, or 0 for one per CPU", o.Jobs)
@@ -105,6 +109,29 @@ func (o Options) Validate() error {
 	return nil
 }
 
+// CheckAnnotations validates o, then refuses, before anything is written,
+// a user annotation whose key the writer for o sets itself (a seekable
+// blob's TOC digest).
+func (o Options) CheckAnnotations(user map[string]string) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	for _, k := range o.annotationKeys() {
+		if _, ok := user[k]; ok {
+			return fmt.Errorf("annotation %q is set by the %s writer itself: remove it, or use another key", k, o.seekableFormat())
+		}
+	}
+	return nil
+}
+
+// seekableFormat names the format that EStargz writes, for messages.
+func (o Options) seekableFormat() string {
+	if o.Algorithm == Zstd {
+		return "zstd:chunked"
+	}
+	return "eStargz"
+}
+
 func (o Options) jobs() int {
 	if o.Jobs > 0 {
 		return o.Jobs
@@ -114,25 +141,21 @@ func (o Options) jobs() int {
 
 // NewWriter returns a writer that compresses into w. Close flushes the
 // compressed stream; it does not close w. With EStargz the writer is also a
-// Describer.
+// Describer: eStargz for gzip, zstd:chunked for zstd.
 func NewWriter(w io.Writer, o Options) (io.WriteCloser, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
+	}
+	if o.EStargz {
+		return newEStargz(w, o) // gzip or zstd, as Validate checked
 	}
 	switch o.Algorithm {
 	case None:
 		return nopCloser{w}, nil
 	case Gzip:
-		if o.EStargz {
-			return newEStargz(w, o)
-		}
 		return newGzip(w, o)
 	case Zstd:
-		level := zstd.SpeedDefault
-		if o.Level != DefaultLevel {
-			level = zstd.EncoderLevel(o.Level)
-		}
-		return zstd.NewWriter(w, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(o.jobs()))
+		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstdLevel(o)), zstd.WithEncoderConcurrency(o.jobs()))
 	}
 	return nil, fmt.Errorf("unknown compression %q: use gzip, zstd or none", o.Algorithm)
 }
@@ -142,6 +165,13 @@ func gzipLevel(o Options) int {
 		return GzipDefaultLevel
 	}
 	return o.Level
+}
+
+func zstdLevel(o Options) zstd.EncoderLevel {
+	if o.Level == DefaultLevel {
+		return zstd.SpeedDefault
+	}
+	return zstd.EncoderLevel(o.Level)
 }
 
 func newGzip(w io.Writer, o Options) (io.WriteCloser, error) {

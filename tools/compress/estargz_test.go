@@ -159,12 +159,18 @@ func TestEStargzRejectsNonTar(t *testing.T) {
 	}
 }
 
-func TestEStargzNeedsGzip(t *testing.T) {
-	for _, a := range []Algorithm{Zstd, None} {
-		o := Options{Algorithm: a, Level: DefaultLevel, EStargz: true}
-		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "estargz is a gzip format") {
+func TestSeekableNeedsCompression(t *testing.T) {
+	o := Options{Algorithm: None, Level: DefaultLevel, EStargz: true}
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), `the compression is "none": use gzip (eStargz) or zstd (zstd:chunked)`) {
+		t.Errorf("none + estargz: Validate() = %v", err)
+	}
+	for _, a := range []Algorithm{Gzip, Zstd} {
+		if err := (Options{Algorithm: a, Level: DefaultLevel, EStargz: true}).Validate(); err != nil {
 			t.Errorf("%s + estargz: Validate() = %v", a, err)
 		}
+	}
+	if err := (Options{Algorithm: Zstd, Level: 5, EStargz: true}).Validate(); err == nil || !strings.Contains(err.Error(), "zstd level 5") {
+		t.Errorf("zstd:chunked at level 5: Validate() = %v, want the zstd range", err)
 	}
 	if err := (Options{Algorithm: Gzip, Level: DefaultLevel, Jobs: -1}).Validate(); err == nil {
 		t.Errorf("Jobs -1 passes Validate")

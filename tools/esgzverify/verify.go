@@ -1,11 +1,13 @@
-// Package esgzverify checks an eStargz layer blob with the upstream estargz
-// package, the code containerd's stargz snapshotter runs: the footer, the
-// table of contents against its digest, and the digest of every chunk of
-// every file. It also computes the diff_id from the blob with the standard
-// library's gzip, so that nothing of rules_img's own writing is trusted.
+// Package esgzverify checks a seekable layer blob, eStargz or zstd:chunked,
+// with the upstream estargz package, the code containerd's stargz
+// snapshotter runs: the footer, the table of contents against its digest,
+// and the digest of every chunk of every file. It also computes the diff_id
+// from the blob with the standard library's gzip or klauspost's zstd
+// decoder, so that nothing of rules_img's own writing is trusted.
 package esgzverify
 
 import (
+	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,6 +17,8 @@ import (
 	"path"
 
 	"github.com/containerd/stargz-snapshotter/estargz"
+	"github.com/containerd/stargz-snapshotter/estargz/zstdchunked"
+	"github.com/klauspost/compress/zstd"
 	digest "github.com/opencontainers/go-digest"
 )
 
@@ -26,7 +30,7 @@ type Result struct {
 	Size   int64  // bytes of the uncompressed stream
 }
 
-// File verifies the eStargz blob at path against tocDigest.
+// File verifies the eStargz or zstd:chunked blob at path against tocDigest.
 func File(blobPath, tocDigest string) (Result, error) {
 	f, err := os.Open(blobPath)
 	if err != nil {
@@ -47,9 +51,10 @@ func Verify(sr *io.SectionReader, tocDigest string) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("TOC digest: %w", err)
 	}
-	r, err := estargz.Open(sr)
+	// Open tries the gzip footers first, then zstd:chunked's.
+	r, err := estargz.Open(sr, estargz.WithDecompressors(new(zstdchunked.Decompressor)))
 	if err != nil {
-		return res, fmt.Errorf("opening eStargz: %w", err)
+		return res, fmt.Errorf("opening eStargz or zstd:chunked: %w", err)
 	}
 	v, err := r.VerifyTOC(want)
 	if err != nil {
@@ -62,16 +67,41 @@ func Verify(sr *io.SectionReader, tocDigest string) (Result, error) {
 	if err := walk(r, v, "", root, &res); err != nil {
 		return res, err
 	}
-	zr, err := gzip.NewReader(io.NewSectionReader(sr, 0, sr.Size()))
-	if err != nil {
-		return res, fmt.Errorf("gunzip: %w", err)
+	res.DiffID, res.Size, err = diffID(io.NewSectionReader(sr, 0, sr.Size()))
+	return res, err
+}
+
+// diffID hashes the whole decompressed stream: for eStargz the tar and the
+// table of contents, for zstd:chunked the tar (its table is in a skippable
+// frame, which decoders pass over).
+func diffID(r io.Reader) (string, int64, error) {
+	var head [2]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		return "", 0, fmt.Errorf("reading the blob: %w", err)
+	}
+	r = io.MultiReader(bytes.NewReader(head[:]), r)
+	var plain io.Reader
+	name := "gunzip"
+	if head == [2]byte{0x1f, 0x8b} {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return "", 0, fmt.Errorf("gunzip: %w", err)
+		}
+		plain = zr
+	} else {
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return "", 0, fmt.Errorf("zstd: %w", err)
+		}
+		defer zr.Close()
+		plain, name = zr, "zstd"
 	}
 	h := sha256.New()
-	if res.Size, err = io.Copy(h, zr); err != nil {
-		return res, fmt.Errorf("gunzip: %w", err)
+	n, err := io.Copy(h, plain)
+	if err != nil {
+		return "", 0, fmt.Errorf("%s: %w", name, err)
 	}
-	res.DiffID = "sha256:" + hex.EncodeToString(h.Sum(nil))
-	return res, nil
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 func walk(r *estargz.Reader, v estargz.TOCEntryVerifier, dir string, e *estargz.TOCEntry, res *Result) error {
@@ -83,7 +113,9 @@ func walk(r *estargz.Reader, v estargz.TOCEntryVerifier, dir string, e *estargz.
 			err = walk(r, v, name, ent, res)
 		case ent.Type == "reg" && ent.Size > 0:
 			res.Files++
-			err = verifyFile(r, v, name, ent, res)
+			// A hardlink's child is its target's entry, and the reader
+			// keeps chunks under the target's name: read by that.
+			err = verifyFile(r, v, ent.Name, ent, res)
 		}
 		return err == nil
 	})

@@ -44,7 +44,8 @@ type Result struct {
 }
 
 // Build makes the index of manifests, in their order. Every manifest needs
-// a platform, and no two may have the same one: a runtime could not choose.
+// a platform. Several may have the same one, as OCI allows (a runtime takes
+// the first that matches); the same manifest twice is refused.
 func Build(manifests []Manifest, annotations map[string]string) (Result, error) {
 	var res Result
 	if len(manifests) == 0 {
@@ -64,11 +65,10 @@ func Build(manifests []Manifest, annotations map[string]string) (Result, error) 
 		if err := check(d); err != nil {
 			return res, fmt.Errorf("%s: %w", m.Name, err)
 		}
-		p := PlatformString(d.Platform)
-		if prev, ok := seen[p]; ok {
-			return res, fmt.Errorf("%s and %s are both for %s: an index holds one manifest per platform", prev, m.Name, p)
+		if prev, ok := seen[string(d.Digest)]; ok {
+			return res, fmt.Errorf("%s and %s are the same manifest %s: list it once", prev, m.Name, d.Digest)
 		}
-		seen[p] = m.Name
+		seen[string(d.Digest)] = m.Name
 		idx.Manifests = append(idx.Manifests, d)
 	}
 	data, err := json.Marshal(idx)
@@ -119,16 +119,22 @@ func PlatformString(p *ocispec.Platform) string {
 	return s
 }
 
-// Outputs are the files the index action writes.
+// Outputs are the files the index action writes; Digest is optional.
 type Outputs struct {
 	Index      string
 	Descriptor string
+	Digest     string
 }
 
 // Write stores the result; each file is written whole or not at all.
 func (res Result) Write(out Outputs) error {
 	if err := blob.WriteFileAtomic(out.Index, res.Index); err != nil {
 		return err
+	}
+	if out.Digest != "" {
+		if err := blob.WriteFileAtomic(out.Digest, []byte(res.Descriptor.Digest)); err != nil {
+			return err
+		}
 	}
 	return blob.WriteJSON(out.Descriptor, res.Descriptor)
 }

@@ -67,9 +67,8 @@ func TestBuildErrors(t *testing.T) {
 		want string
 	}{
 		{"empty", nil, "at least one manifest"},
-		{"same platform", []Manifest{manifest("//:a", "amd64", "", 'a'), manifest("//:x", "arm64", "v8", 'e'), manifest("//:b", "amd64", "", 'b')},
-			"//:a and //:b are both for linux/amd64"},
-		{"same platform and variant", []Manifest{manifest("//:a", "arm", "v7", 'a'), manifest("//:b", "arm", "v7", 'b')}, "both for linux/arm/v7"},
+		{"same manifest twice", []Manifest{manifest("//:a", "amd64", "", 'a'), manifest("//:x", "arm64", "v8", 'e'), manifest("//:b", "amd64", "", 'a')},
+			"//:a and //:b are the same manifest sha256:aaaa"},
 		{"no platform", []Manifest{noPlatform}, "//:b: descriptor sha256:bbbb"},
 		{"an index", []Manifest{index}, "//:c: descriptor media type \"application/vnd.oci.image.index.v1+json\" is not an image manifest"},
 		{"bad digest", []Manifest{badDigest}, "//:d: descriptor: "},
@@ -78,6 +77,10 @@ func TestBuildErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error containing %q", tc.name, err, tc.want)
 		}
+	}
+	// OCI allows several manifests of one platform: a runtime takes the first.
+	if _, err := Build([]Manifest{manifest("//:a", "arm", "v7", 'a'), manifest("//:b", "arm", "v7", 'b')}, nil); err != nil {
+		t.Errorf("two manifests of linux/arm/v7: %v, want them both in the index", err)
 	}
 	// Variants tell platforms apart.
 	if _, err := Build([]Manifest{manifest("//:a", "arm", "v6", 'a'), manifest("//:b", "arm", "v7", 'b')}, nil); err != nil {

@@ -4,8 +4,10 @@ import (
 	"container/heap"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -48,11 +50,19 @@ func NewLayout(inputs []Input, meta MetadataSpec, opts ...PlanOption) (*Layout, 
 	for _, o := range opts {
 		o(l)
 	}
+	if err := checkPAXRecords(meta.Default.PAXRecords); err != nil {
+		return nil, fmt.Errorf("default_metadata: %w", err)
+	}
 	keys := map[string]string{} // clean path → the key that gave it
-	for key, m := range meta.Paths {
+	// In order, so that of two bad paths the same one is reported each time.
+	for _, key := range slices.Sorted(maps.Keys(meta.Paths)) {
+		m := meta.Paths[key]
 		path, err := CleanPath(key)
 		if err != nil {
 			return nil, fmt.Errorf("file_metadata: %w", err)
+		}
+		if err := checkPAXRecords(m.PAXRecords); err != nil {
+			return nil, fmt.Errorf("file_metadata for /%s: %w", path, err)
 		}
 		if prev, ok := keys[path]; ok {
 			// Either value could win, depending on map order: refuse both.

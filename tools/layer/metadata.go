@@ -18,6 +18,11 @@ type FileMetadata struct {
 	Gname *string `json:"gname,omitempty"`
 	// Mtime is RFC 3339 ("2024-01-02T03:04:05Z") or Unix seconds ("0").
 	Mtime *string `json:"mtime,omitempty"`
+	// PAXRecords go into the entry's tar header as PAX records, such as
+	// extended attributes ("SCHILY.xattr.user.foo"). A path's records
+	// replace the default's key by key. Keys that archive/tar writes from
+	// the header's fields (path, size, uid, mtime, ...) are refused.
+	PAXRecords map[string]string `json:"pax_records,omitempty"`
 }
 
 // MetadataSpec is the layer's metadata file: defaults plus per-path values.
@@ -33,6 +38,7 @@ type attrs struct {
 	uid, gid     int
 	uname, gname string
 	mtime        time.Time
+	pax          string // PAX records as encodePAX writes them: a map is no map key
 }
 
 // ReadMetadataSpec reads a metadata file; an empty path gives the defaults.
@@ -105,6 +111,9 @@ func (m FileMetadata) apply(a attrs) (attrs, error) {
 			return a, err
 		}
 		a.mtime = t
+	}
+	if len(m.PAXRecords) > 0 {
+		a.pax = mergePAX(a.pax, m.PAXRecords)
 	}
 	return a, nil
 }

@@ -79,6 +79,8 @@ func TestFileMetadataApply(t *testing.T) {
 		{"ids", FileMetadata{UID: ptr(0), GID: ptr(65534)}, attrs{mode: 0o644, uid: 0, gid: 65534, uname: "u", gname: "g", mtime: epoch}},
 		{"names may be set empty", FileMetadata{Uname: ptr(""), Gname: ptr("staff")}, attrs{mode: 0o644, uid: 1, gid: 2, uname: "", gname: "staff", mtime: epoch}},
 		{"mtime", FileMetadata{Mtime: ptr("60")}, attrs{mode: 0o644, uid: 1, gid: 2, uname: "u", gname: "g", mtime: time.Unix(60, 0).UTC()}},
+		{"pax records", FileMetadata{PAXRecords: map[string]string{"SCHILY.xattr.user.a": "b"}},
+			attrs{mode: 0o644, uid: 1, gid: 2, uname: "u", gname: "g", mtime: epoch, pax: encodePAX(map[string]string{"SCHILY.xattr.user.a": "b"})}},
 	} {
 		got, err := tc.m.apply(base)
 		if err != nil || !reflect.DeepEqual(got, tc.want) {
@@ -109,7 +111,7 @@ func TestReadMetadataSpec(t *testing.T) {
 	good := filepath.Join(dir, "good.json")
 	if err := os.WriteFile(good, []byte(`{
 		"default": {"uid": 1000, "mtime": "0"},
-		"paths": {"/app/x": {"mode": "0700", "uname": "app"}}
+		"paths": {"/app/x": {"mode": "0700", "uname": "app", "pax_records": {"SCHILY.xattr.user.a": "b"}}}
 	}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +121,7 @@ func TestReadMetadataSpec(t *testing.T) {
 	}
 	want := MetadataSpec{
 		Default: FileMetadata{UID: ptr(1000), Mtime: ptr("0")},
-		Paths:   map[string]FileMetadata{"/app/x": {Mode: ptr("0700"), Uname: ptr("app")}},
+		Paths:   map[string]FileMetadata{"/app/x": {Mode: ptr("0700"), Uname: ptr("app"), PAXRecords: map[string]string{"SCHILY.xattr.user.a": "b"}}},
 	}
 	if !reflect.DeepEqual(spec, want) {
 		t.Errorf("ReadMetadataSpec = %+v, want %+v", spec, want)

@@ -3,6 +3,8 @@ package layer
 import (
 	"bytes"
 	"io"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -97,5 +99,68 @@ func TestBuildEStargz(t *testing.T) {
 	}
 	if got := names(readTar(t, plain)); !slices.Equal(got, names(readTar(t, tarStream))) {
 		t.Errorf("entries %q", got)
+	}
+}
+
+// TestBuildZstdChunked builds a zstd:chunked layer with PAX records and
+// reads it back from outside: the zstd tool (when installed) and the
+// verifier, which opens it with the estargz reader.
+func TestBuildZstdChunked(t *testing.T) {
+	src := t.TempDir()
+	big := writeSource(t, src, "big", strings.Repeat("rules_img zstd:chunked layer ", 400000), 0o644) // > 2 chunks
+	exe := writeSource(t, src, "exe", "#!/bin/sh\n", 0o755)
+	inputs := []Input{
+		{Kind: KindFile, Path: "/data/big", Source: big},
+		{Kind: KindFile, Path: "/bin/exe", Source: exe},
+		{Kind: KindFile, Path: "/bin/exe2", Source: exe},
+		{Kind: KindSymlink, Path: "/bin/sh", Target: "exe"},
+	}
+	meta := MetadataSpec{Paths: map[string]FileMetadata{"/bin/exe": {PAXRecords: map[string]string{"SCHILY.xattr.user.role": "entrypoint"}}}}
+	tarStream := planTar(t, inputs, meta)
+	opts := compress.Options{Algorithm: compress.Zstd, Level: compress.DefaultLevel, EStargz: true}
+	lm, data := buildBlob(t, inputs, meta, opts)
+	if err := lm.Validate(); err != nil {
+		t.Fatalf("metadata %+v: %v", lm, err)
+	}
+	if lm.MediaType != compress.MediaTypeTarZstd || lm.Digest != sha256Hex(data) || lm.Size != int64(len(data)) {
+		t.Errorf("metadata %+v does not describe the blob (%d bytes, %s)", lm, len(data), sha256Hex(data))
+	}
+	// The diff_id is the tar's digest: the table of contents is outside the
+	// stream.
+	if lm.DiffID != sha256Hex(tarStream) {
+		t.Errorf("diff_id %s, the tar is %s", lm.DiffID, sha256Hex(tarStream))
+	}
+	if plain := decompress(t, compress.Zstd, data); !bytes.Equal(plain, tarStream) {
+		t.Errorf("the blob decompresses to %d bytes, not the layer's tar", len(plain))
+	}
+	if _, err := exec.LookPath("zstd"); err != nil {
+		t.Log("no zstd tool on PATH: checked with klauspost's decoder only")
+	} else {
+		path := filepath.Join(t.TempDir(), "layer.tar.zst")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		plain, err := exec.Command("zstd", "-d", "-c", "-q", path).Output()
+		if err != nil || sha256Hex(plain) != lm.DiffID {
+			t.Errorf("zstd -d gives %d bytes (%s), %v; want the diff_id %s", len(plain), sha256Hex(plain), err, lm.DiffID)
+		}
+	}
+	for _, k := range []string{compress.AnnotationTOCDigest, compress.AnnotationUncompressedSize, compress.AnnotationZstdChunkedManifestChecksum, compress.AnnotationZstdChunkedManifestPosition} {
+		if lm.Annotations[k] == "" {
+			t.Errorf("annotation %s is missing: %v", k, lm.Annotations)
+		}
+	}
+	res, err := esgzverify.Verify(io.NewSectionReader(bytes.NewReader(data), 0, int64(len(data))), lm.Annotations[compress.AnnotationTOCDigest])
+	if err != nil {
+		t.Fatalf("the verifier rejects the layer: %v", err)
+	}
+	if res.DiffID != lm.DiffID || strconv.FormatInt(res.Size, 10) != lm.Annotations[compress.AnnotationUncompressedSize] {
+		t.Errorf("verified %+v; metadata %+v", res, lm)
+	}
+	if res.Files != 3 {
+		t.Errorf("verified %d files, want 3 (big, exe, exe2 as a hardlink)", res.Files)
+	}
+	if _, again := buildBlob(t, inputs, meta, compress.Options{Algorithm: compress.Zstd, Level: compress.DefaultLevel, EStargz: true, Jobs: 3}); !bytes.Equal(again, data) {
+		t.Errorf("two builds with 0 and 3 jobs differ")
 	}
 }

@@ -78,6 +78,8 @@ func header(e *Entry) *tar.Header {
 		Uname:   e.attrs.uname,
 		Gname:   e.attrs.gname,
 		ModTime: e.attrs.mtime,
+		// Records make archive/tar write the header as PAX, keys sorted.
+		PAXRecords: decodePAX(e.attrs.pax),
 	}
 	switch e.Kind {
 	case KindDir:

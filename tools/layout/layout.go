@@ -32,6 +32,9 @@ type Image struct {
 	Config     string
 	// Blobs maps each layer digest of the manifest to the file holding it.
 	Blobs map[v1.Hash]string
+	// AllowMissing leaves out the layers Blobs lacks (layers of shallow
+	// bases) instead of failing: a layout for tools that fetch them.
+	AllowMissing bool
 }
 
 // Write creates an OCI image layout at dir holding every blob of the images,
@@ -104,8 +107,14 @@ func WriteIndex(dir, name string, idx Index) error {
 	if err := p.AppendDescriptor(top); err != nil {
 		return err
 	}
+	used := map[string]int{}
 	for _, d := range im.Manifests {
-		d.Annotations = map[string]string{RefName: PlatformRef(name, d.Platform)}
+		// Several manifests may share a platform: later ones get -2, -3...
+		ref := PlatformRef(name, d.Platform)
+		if used[ref]++; used[ref] > 1 {
+			ref = fmt.Sprintf("%s-%d", ref, used[ref])
+		}
+		d.Annotations = map[string]string{RefName: ref}
 		if err := p.AppendDescriptor(d); err != nil {
 			return err
 		}
@@ -143,8 +152,13 @@ func writeImage(p layout.Path, img Image) error {
 	}
 	for _, l := range m.Layers {
 		path, ok := img.Blobs[l.Digest]
+		if !ok && img.AllowMissing {
+			continue
+		}
 		if !ok {
-			return fmt.Errorf("the blob of layer %s is not available to the layout action", l.Digest)
+			return fmt.Errorf("layer %s has no blob in the build (a layer of a base pulled with layer_handling = \"shallow\"?): "+
+				"pull the base with layer_handling = \"lazy\" or \"eager\", or build with "+
+				"--@rules_img//img/settings:shallow_oci_layout=i_know_what_i_am_doing for a layout without it", l.Digest)
 		}
 		if err := writeFile(p, l.Digest, path); err != nil {
 			return err

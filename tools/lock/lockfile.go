@@ -12,6 +12,9 @@ import (
 	"sort"
 	"strings"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
 	"github.com/rules-img/rules_img/tools/blob"
 )
 
@@ -27,7 +30,24 @@ type Pull struct {
 	Digest     string   `json:"digest,omitempty"`
 	// Platforms as os/arch[/variant]; empty takes every platform.
 	Platforms []string `json:"platforms,omitempty"`
+	// LayerHandling says how the repositories give layer bytes to the
+	// build: shallow, eager or lazy. It does not change what the pull
+	// resolves to, so a lockfile entry never depends on it.
+	LayerHandling string `json:"layer_handling,omitempty"`
+	// Downloader is what downloads the repositories' files: img_tool or
+	// bazel. Like LayerHandling, it is not part of the lockfile entry.
+	Downloader string `json:"downloader,omitempty"`
 }
+
+// Values of Pull.LayerHandling and Pull.Downloader.
+const (
+	Shallow = "shallow"
+	Eager   = "eager"
+	Lazy    = "lazy"
+
+	ImgTool = "img_tool"
+	Bazel   = "bazel"
+)
 
 // File is the lockfile. Struct fields are in the order of their JSON
 // names, so that every object in the file has sorted keys.
@@ -54,6 +74,46 @@ type Platform struct {
 	Config   Descriptor   `json:"config"`
 	Layers   []Descriptor `json:"layers"`
 	Manifest Descriptor   `json:"manifest"`
+	// Platform is the manifest's platform exactly as the index's
+	// descriptor of it says (for a single manifest, as its config says).
+	Platform OCIPlatform `json:"platform"`
+	// Position is the manifest's place in the index, from 0 (0 for a
+	// single manifest): the order of the pulled index's manifests.
+	Position int `json:"position"`
+}
+
+// OCIPlatform is an OCI platform, field for field.
+type OCIPlatform struct {
+	Architecture string   `json:"architecture"`
+	Features     []string `json:"features,omitempty"`
+	OS           string   `json:"os"`
+	OSFeatures   []string `json:"os.features,omitempty"`
+	OSVersion    string   `json:"os.version,omitempty"`
+	Variant      string   `json:"variant,omitempty"`
+}
+
+// FromV1Platform copies a go-containerregistry platform.
+func FromV1Platform(p v1.Platform) OCIPlatform {
+	return OCIPlatform{
+		Architecture: p.Architecture,
+		Features:     p.Features,
+		OS:           p.OS,
+		OSFeatures:   p.OSFeatures,
+		OSVersion:    p.OSVersion,
+		Variant:      p.Variant,
+	}
+}
+
+// V1 is the platform as go-containerregistry spells it.
+func (p OCIPlatform) V1() v1.Platform {
+	return v1.Platform{
+		Architecture: p.Architecture,
+		Features:     p.Features,
+		OS:           p.OS,
+		OSFeatures:   p.OSFeatures,
+		OSVersion:    p.OSVersion,
+		Variant:      p.Variant,
+	}
 }
 
 // Descriptor names one blob or manifest.
@@ -91,6 +151,16 @@ func (p Pull) Validate() error {
 		if err := blob.ValidateDigest(p.Digest); err != nil {
 			return fmt.Errorf("pull %q: digest %w", p.Name, err)
 		}
+	}
+	switch p.LayerHandling {
+	case "", Shallow, Eager, Lazy:
+	default:
+		return fmt.Errorf("pull %q: layer_handling %q is not shallow, eager or lazy", p.Name, p.LayerHandling)
+	}
+	switch p.Downloader {
+	case "", ImgTool, Bazel:
+	default:
+		return fmt.Errorf("pull %q: downloader %q is not img_tool or bazel", p.Name, p.Downloader)
 	}
 	seen := map[string]bool{}
 	for _, pl := range p.Platforms {
@@ -198,10 +268,28 @@ func (img Image) Stale(p Pull) string {
 			return fmt.Sprintf("it has no entry for platform %s", pl)
 		}
 	}
+	for _, name := range img.PlatformNames() {
+		if img.Platforms[name].Platform.OS == "" {
+			return fmt.Sprintf("its entry for %s has no platform: it was written by an older rules_img", name)
+		}
+	}
 	if len(p.Platforms) > 0 && len(img.Platforms) != len(p.Platforms) {
 		return fmt.Sprintf("it has platforms %s, MODULE.bazel asks for %s", strings.Join(img.PlatformNames(), ", "), strings.Join(p.Platforms, ", "))
 	}
 	return ""
+}
+
+// IsIndex says whether the image is an index (else a single manifest).
+func (img Image) IsIndex() bool { return types.MediaType(img.MediaType).IsIndex() }
+
+// InIndexOrder lists the image's platforms in the order of their manifests
+// in the index, by name for a shared manifest.
+func (img Image) InIndexOrder() []string {
+	names := img.PlatformNames()
+	sort.SliceStable(names, func(i, j int) bool {
+		return img.Platforms[names[i]].Position < img.Platforms[names[j]].Position
+	})
+	return names
 }
 
 // PlatformNames lists the image's platforms, sorted.

@@ -196,7 +196,10 @@ func TestReadWrite(t *testing.T) {
 func TestStale(t *testing.T) {
 	img := Image{
 		Digest: dg("1"), Registries: []string{"mirror.io", "docker.io"}, Repository: "library/debian", Tag: "bookworm",
-		Platforms: map[string]Platform{"linux/amd64": {}, "linux/arm64": {}},
+		Platforms: map[string]Platform{
+			"linux/amd64": {Platform: OCIPlatform{OS: "linux", Architecture: "amd64"}},
+			"linux/arm64": {Platform: OCIPlatform{OS: "linux", Architecture: "arm64", Variant: "v8"}, Position: 1},
+		},
 	}
 	pull := func(edit func(*Pull)) Pull {
 		p := Pull{Name: "debian", Registries: []string{"mirror.io", "docker.io"}, Repository: "library/debian", Tag: "bookworm"}
@@ -230,6 +233,12 @@ func TestStale(t *testing.T) {
 				t.Errorf("Stale = %q, want %q", got, tc.want)
 			}
 		})
+	}
+	// An entry written before the lockfile recorded platforms.
+	old := img
+	old.Platforms = map[string]Platform{"linux/amd64": {}, "linux/arm64": img.Platforms["linux/arm64"]}
+	if got := old.Stale(pull(func(p *Pull) {})); !strings.Contains(got, "its entry for linux/amd64 has no platform") {
+		t.Errorf("Stale of an older entry = %q", got)
 	}
 }
 
@@ -313,6 +322,9 @@ func TestPullValidate(t *testing.T) {
 		{"platform upper case", edit(func(p *Pull) { p.Platforms = []string{"Linux/amd64"} }), `platform "Linux/amd64" is not os/arch`},
 		{"platform too deep", edit(func(p *Pull) { p.Platforms = []string{"linux/arm/v7/x"} }), "is not os/arch"},
 		{"platform twice", edit(func(p *Pull) { p.Platforms = []string{"linux/amd64", "linux/amd64"} }), `platform "linux/amd64" is listed twice`},
+		{"valid layer handling and downloader", edit(func(p *Pull) { p.LayerHandling = Eager; p.Downloader = Bazel }), ""},
+		{"unknown layer handling", edit(func(p *Pull) { p.LayerHandling = "sometimes" }), `layer_handling "sometimes" is not shallow, eager or lazy`},
+		{"unknown downloader", edit(func(p *Pull) { p.Downloader = "curl" }), `downloader "curl" is not img_tool or bazel`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.pull.Validate()

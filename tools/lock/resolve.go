@@ -1,16 +1,31 @@
 package lock
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/rules-img/rules_img/tools/registry"
 )
+
+// Reader gives manifests and small blobs (configs) by digest, their bytes
+// checked against it.
+type Reader interface {
+	Manifest(digest string) ([]byte, error)
+	Blob(digest string) ([]byte, error)
+}
+
+// Root is the manifest or index that a pull points at.
+type Root struct {
+	Digest    string
+	MediaType string
+	Raw       []byte
+}
 
 // Resolve asks the registries what p points at now: the index or manifest
 // digest, and for each platform its manifest, config and layers.
@@ -27,24 +42,37 @@ func Resolve(c *registry.Client, p Pull) (Image, error) {
 	if p.Digest != "" && desc.Digest.String() != p.Digest {
 		return Image{}, fmt.Errorf("pull %q: %s served %s for digest %s", p.Name, src, desc.Digest, p.Digest)
 	}
+	// Read the manifests from where the index was found first.
+	ordered := append([]registry.Source{src}, without(sources, src)...)
+	root := Root{Digest: desc.Digest.String(), MediaType: string(desc.MediaType), Raw: desc.Manifest}
+	img, err := FromRoot(registryReader{c, ordered}, p, root)
+	if err != nil {
+		return Image{}, err
+	}
+	img.FoundAt = src.Registry
+	return img, nil
+}
+
+// FromRoot works out the Image of p from the manifest or index it points
+// at, reading the platforms' manifests (of an index) or the config (of a
+// single manifest) from r.
+func FromRoot(r Reader, p Pull, root Root) (Image, error) {
 	img := Image{
 		Registries: p.Registries,
 		Repository: p.Repository,
 		Tag:        p.Tag,
-		Digest:     desc.Digest.String(),
-		MediaType:  string(desc.MediaType),
-		FoundAt:    src.Registry,
+		Digest:     root.Digest,
+		MediaType:  root.MediaType,
 		Platforms:  map[string]Platform{},
 	}
-	// Read the manifests from where the index was found first.
-	ordered := append([]registry.Source{src}, without(sources, src)...)
-	switch {
-	case desc.MediaType.IsIndex():
-		err = resolveIndex(c, p, desc, ordered, &img)
-	case desc.MediaType.IsImage():
-		err = resolveManifest(c, p, desc, &img)
+	var err error
+	switch mt := types.MediaType(root.MediaType); {
+	case mt.IsIndex():
+		err = fromIndex(r, p, root.Raw, &img)
+	case mt.IsImage():
+		err = fromManifest(r, p, root, &img)
 	default:
-		err = fmt.Errorf("media type %s is neither an image index nor an image manifest", desc.MediaType)
+		err = fmt.Errorf("media type %s is neither an image index nor an image manifest", root.MediaType)
 	}
 	if err != nil {
 		return Image{}, fmt.Errorf("pull %q (%s): %w", p.Name, p.Reference(), err)
@@ -52,24 +80,34 @@ func Resolve(c *registry.Client, p Pull) (Image, error) {
 	return img, nil
 }
 
-func resolveIndex(c *registry.Client, p Pull, desc *remote.Descriptor, sources []registry.Source, img *Image) error {
-	idx, err := desc.ImageIndex()
-	if err != nil {
-		return err
+// Selected is a manifest of an index that a pull takes.
+type Selected struct {
+	// Name is the platform as the pull names it: the key of its lockfile entry.
+	Name string
+	// Descriptor is the manifest's descriptor, as the index lists it.
+	Descriptor v1.Descriptor
+	// Position is the descriptor's place in the index.
+	Position int
+}
+
+// SelectManifests picks the manifests of an index that p asks for, in the
+// order of p.Platforms, or every image of the index in its order when p
+// names no platform. Entries without a platform, with platform
+// unknown/unknown (attestations) or that are not images are never taken.
+func SelectManifests(p Pull, index []byte) ([]Selected, error) {
+	var manifest v1.IndexManifest
+	if err := json.Unmarshal(index, &manifest); err != nil {
+		return nil, fmt.Errorf("index: %w", err)
 	}
-	manifest, err := idx.IndexManifest()
-	if err != nil {
-		return err
-	}
-	available := map[string]v1.Descriptor{}
+	available := map[string]Selected{}
 	var names []string
-	for _, m := range manifest.Manifests {
+	for i, m := range manifest.Manifests {
 		if m.Platform == nil || m.Platform.OS == "unknown" || !m.MediaType.IsImage() {
 			continue // attestations and other non-images
 		}
 		name := PlatformString(*m.Platform)
 		if _, dup := available[name]; !dup {
-			available[name] = m
+			available[name] = Selected{Name: name, Descriptor: m, Position: i}
 			names = append(names, name)
 		}
 	}
@@ -77,41 +115,68 @@ func resolveIndex(c *registry.Client, p Pull, desc *remote.Descriptor, sources [
 	if len(wanted) == 0 {
 		wanted = names
 	}
+	var out []Selected
 	for _, want := range wanted {
-		m, ok := matchPlatform(available, want)
+		s, ok := matchPlatform(available, want)
 		if !ok {
 			sort.Strings(names)
-			return fmt.Errorf("the image has no platform %s; it has %s", want, strings.Join(names, ", "))
+			return nil, fmt.Errorf("the image has no platform %s; it has %s", want, strings.Join(names, ", "))
 		}
-		entry, err := platformEntry(c, sources, m.Digest.String())
+		s.Name = want
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func fromIndex(r Reader, p Pull, index []byte, img *Image) error {
+	selected, err := SelectManifests(p, index)
+	if err != nil {
+		return err
+	}
+	if len(selected) == 0 {
+		return fmt.Errorf("the index lists no image with a platform")
+	}
+	for _, s := range selected {
+		d := s.Descriptor.Digest.String()
+		raw, err := r.Manifest(d)
 		if err != nil {
 			return err
 		}
-		img.Platforms[want] = entry
+		entry, err := ParsePlatform(raw, string(s.Descriptor.MediaType), d)
+		if err != nil {
+			return err
+		}
+		entry.Platform = FromV1Platform(*s.Descriptor.Platform)
+		entry.Position = s.Position
+		img.Platforms[s.Name] = entry
 	}
 	return nil
 }
 
-func resolveManifest(c *registry.Client, p Pull, desc *remote.Descriptor, img *Image) error {
-	image, err := desc.Image()
+func fromManifest(r Reader, p Pull, root Root, img *Image) error {
+	entry, err := ParsePlatform(root.Raw, root.MediaType, root.Digest)
 	if err != nil {
 		return err
 	}
-	cfg, err := image.ConfigFile()
+	raw, err := r.Blob(entry.Config.Digest)
 	if err != nil {
 		return err
 	}
-	have := PlatformString(v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant})
-	entry, err := parsePlatform(desc.Manifest, string(desc.MediaType), desc.Digest.String())
-	if err != nil {
-		return err
+	var cfg v1.ConfigFile
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return fmt.Errorf("config %s: %w", entry.Config.Digest, err)
 	}
+	entry.Platform = FromV1Platform(v1.Platform{
+		OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant,
+		OSVersion: cfg.OSVersion, OSFeatures: cfg.OSFeatures,
+	})
+	have := PlatformString(entry.Platform.V1())
 	if len(p.Platforms) == 0 {
 		img.Platforms[have] = entry
 		return nil
 	}
 	for _, want := range p.Platforms {
-		if _, ok := matchPlatform(map[string]v1.Descriptor{have: {}}, want); !ok {
+		if _, ok := matchPlatform(map[string]Selected{have: {}}, want); !ok {
 			return fmt.Errorf("the image is for %s only, not %s", have, want)
 		}
 		img.Platforms[want] = entry
@@ -121,9 +186,9 @@ func resolveManifest(c *registry.Client, p Pull, desc *remote.Descriptor, img *I
 
 // matchPlatform finds the platform "os/arch[/variant]"; without a variant
 // in want, any variant matches.
-func matchPlatform(available map[string]v1.Descriptor, want string) (v1.Descriptor, bool) {
-	if d, ok := available[want]; ok {
-		return d, true
+func matchPlatform(available map[string]Selected, want string) (Selected, bool) {
+	if s, ok := available[want]; ok {
+		return s, true
 	}
 	if strings.Count(want, "/") == 1 {
 		var keys []string
@@ -137,21 +202,18 @@ func matchPlatform(available map[string]v1.Descriptor, want string) (v1.Descript
 			return available[keys[0]], true
 		}
 	}
-	return v1.Descriptor{}, false
+	return Selected{}, false
 }
 
-func platformEntry(c *registry.Client, sources []registry.Source, digest string) (Platform, error) {
-	desc, _, err := c.Manifest(sources, digest)
-	if err != nil {
-		return Platform{}, err
-	}
-	return parsePlatform(desc.Manifest, string(desc.MediaType), digest)
-}
-
-func parsePlatform(raw []byte, mediaType, digest string) (Platform, error) {
+// ParsePlatform reads the lockfile entry of an image manifest (without its
+// platform and position, which the index or the config give).
+func ParsePlatform(raw []byte, mediaType, digest string) (Platform, error) {
 	var m v1.Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return Platform{}, fmt.Errorf("manifest %s: %w", digest, err)
+	}
+	if m.Config.Digest.Hex == "" {
+		return Platform{}, fmt.Errorf("manifest %s is not an image manifest (it has no config)", digest)
 	}
 	entry := Platform{
 		Manifest: Descriptor{MediaType: mediaType, Digest: digest, Size: int64(len(raw))},
@@ -174,6 +236,51 @@ func PlatformString(p v1.Platform) string {
 		s += "/" + p.Variant
 	}
 	return s
+}
+
+// SniffMediaType says what a manifest or index is from its bytes: its
+// mediaType field, or for an OCI document without one, whether it lists
+// manifests (an index) or has a config (a manifest).
+func SniffMediaType(raw []byte) (string, error) {
+	var doc struct {
+		MediaType string          `json:"mediaType"`
+		Manifests json.RawMessage `json:"manifests"`
+		Config    json.RawMessage `json:"config"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return "", err
+	}
+	switch {
+	case doc.MediaType != "":
+		return doc.MediaType, nil
+	case len(doc.Manifests) > 0:
+		return string(types.OCIImageIndex), nil
+	case len(doc.Config) > 0:
+		return string(types.OCIManifestSchema1), nil
+	}
+	return "", fmt.Errorf("neither an index nor a manifest: it has no mediaType, manifests or config")
+}
+
+// registryReader reads from registries, in order.
+type registryReader struct {
+	c       *registry.Client
+	sources []registry.Source
+}
+
+func (r registryReader) Manifest(digest string) ([]byte, error) {
+	desc, _, err := r.c.Manifest(r.sources, digest)
+	if err != nil {
+		return nil, err
+	}
+	return desc.Manifest, nil
+}
+
+func (r registryReader) Blob(digest string) ([]byte, error) {
+	var buf bytes.Buffer
+	if _, err := r.c.Blob(r.sources, digest, &buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 func without(sources []registry.Source, drop registry.Source) []registry.Source {

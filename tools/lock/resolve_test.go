@@ -2,6 +2,7 @@ package lock
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -147,8 +148,9 @@ func digestOf(t *testing.T, img v1.Image) string {
 	return d.String()
 }
 
-// checkPlatform compares a lockfile platform entry with the image.
-func checkPlatform(t *testing.T, got Platform, img v1.Image) {
+// checkPlatform compares a lockfile platform entry with the image, which
+// the index lists at position with the platform pl.
+func checkPlatform(t *testing.T, got Platform, img v1.Image, pl v1.Platform, position int) {
 	t.Helper()
 	m, err := img.Manifest()
 	if err != nil {
@@ -159,6 +161,8 @@ func checkPlatform(t *testing.T, got Platform, img v1.Image) {
 	want := Platform{
 		Manifest: Descriptor{Digest: digestOf(t, img), MediaType: string(mt), Size: int64(len(raw))},
 		Config:   fromV1(m.Config),
+		Platform: FromV1Platform(pl),
+		Position: position,
 	}
 	for _, l := range m.Layers {
 		want.Layers = append(want.Layers, fromV1(l))
@@ -189,8 +193,10 @@ func TestResolveIndex(t *testing.T) {
 		if got := img.PlatformNames(); !reflect.DeepEqual(got, []string{"linux/amd64", "linux/arm64/v8"}) {
 			t.Fatalf("platforms %v: the unknown/unknown entry must be skipped", got)
 		}
-		for name, want := range pushedIdx.images {
-			checkPlatform(t, img.Platforms[name], want)
+		checkPlatform(t, img.Platforms["linux/amd64"], pushedIdx.images["linux/amd64"], amd64, 0)
+		checkPlatform(t, img.Platforms["linux/arm64/v8"], pushedIdx.images["linux/arm64/v8"], arm64v8, 1)
+		if got := img.InIndexOrder(); !reflect.DeepEqual(got, []string{"linux/amd64", "linux/arm64/v8"}) {
+			t.Errorf("index order %v", got)
 		}
 		if img.Stale(p) != "" {
 			t.Errorf("fresh entry is stale: %s", img.Stale(p))
@@ -207,8 +213,8 @@ func TestResolveIndex(t *testing.T) {
 			t.Fatalf("platforms %v: keyed by the pull's names", got)
 		}
 		// linux/arm64 matches the arm64/v8 entry.
-		checkPlatform(t, img.Platforms["linux/arm64"], pushedIdx.images["linux/arm64/v8"])
-		checkPlatform(t, img.Platforms["linux/amd64"], pushedIdx.images["linux/amd64"])
+		checkPlatform(t, img.Platforms["linux/arm64"], pushedIdx.images["linux/arm64/v8"], arm64v8, 1)
+		checkPlatform(t, img.Platforms["linux/amd64"], pushedIdx.images["linux/amd64"], amd64, 0)
 		if img.Stale(p) != "" {
 			t.Errorf("fresh entry is stale: %s", img.Stale(p))
 		}
@@ -220,7 +226,7 @@ func TestResolveIndex(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkPlatform(t, img.Platforms["linux/arm64/v8"], pushedIdx.images["linux/arm64/v8"])
+		checkPlatform(t, img.Platforms["linux/arm64/v8"], pushedIdx.images["linux/arm64/v8"], arm64v8, 1)
 	})
 
 	t.Run("pinned digest", func(t *testing.T) {
@@ -313,11 +319,38 @@ func TestResolveSingleImage(t *testing.T) {
 			if names := got.PlatformNames(); !reflect.DeepEqual(names, tc.want) {
 				t.Fatalf("platforms %v, want %v", names, tc.want)
 			}
+			cfg, _ := tc.image.ConfigFile()
 			for _, name := range tc.want {
-				checkPlatform(t, got.Platforms[name], tc.image)
+				checkPlatform(t, got.Platforms[name], tc.image, v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}, 0)
 			}
 		})
 	}
+}
+
+// The platform of an index's manifest is the index's word for it, field
+// for field, even where the config says less.
+func TestResolvePlatformFromIndex(t *testing.T) {
+	isolate(t)
+	host := serve(t, nil)
+	img := platformImage(t, v1.Platform{OS: "windows", Architecture: "amd64"}, 1)
+	exact := v1.Platform{OS: "windows", Architecture: "amd64", OSVersion: "10.0.20348.2966", OSFeatures: []string{"win32k"}, Variant: "v3"}
+	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
+		mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &exact}})
+	ref, err := name.NewTag(host + "/win/base:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Resolve(client(t), Pull{Name: "win", Registries: []string{host}, Repository: "win/base", Tag: "v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := got.PlatformNames(); !reflect.DeepEqual(names, []string{"windows/amd64/v3"}) {
+		t.Fatalf("platforms %v", names)
+	}
+	checkPlatform(t, got.Platforms["windows/amd64/v3"], img, exact, 0)
 }
 
 // tamper serves other bytes than the registry has for manifests requested
@@ -506,5 +539,73 @@ func TestUpdateAndDiff(t *testing.T) {
 	missing := Pull{Name: "missing", Registries: []string{host}, Repository: "library/missing", Tag: "v1"}
 	if f, ch, err := Update(c, []Pull{pulls[0], missing}, locked); err == nil || !strings.Contains(err.Error(), `pull "missing"`) || len(f.Images) != 0 || ch != nil {
 		t.Errorf("unresolvable pull: %v, %+v, %v", err, f, ch)
+	}
+}
+
+func TestSelectManifests(t *testing.T) {
+	desc := func(d, os, arch, variant string, mt types.MediaType) string {
+		pl := ""
+		if os != "" {
+			pl = fmt.Sprintf(`,"platform":{"os":%q,"architecture":%q,"variant":%q}`, os, arch, variant)
+		}
+		return fmt.Sprintf(`{"mediaType":%q,"digest":%q,"size":1%s}`, mt, d, pl)
+	}
+	index := `{"schemaVersion":2,"manifests":[` + strings.Join([]string{
+		desc(dg("1"), "linux", "amd64", "", types.OCIManifestSchema1),
+		desc(dg("2"), "unknown", "unknown", "", types.OCIManifestSchema1),
+		desc(dg("3"), "linux", "arm64", "v8", types.OCIManifestSchema1),
+		desc(dg("4"), "", "", "", types.OCIManifestSchema1),
+		desc(dg("5"), "linux", "s390x", "", "application/vnd.in-toto+json"),
+		desc(dg("6"), "linux", "amd64", "", types.DockerManifestSchema2),
+	}, ",") + `]}`
+	type sel struct {
+		name, digest string
+		position     int
+	}
+	for _, tc := range []struct {
+		name      string
+		platforms []string
+		want      []sel
+	}{
+		{"every image, in index order, first of a platform", nil, []sel{{"linux/amd64", dg("1"), 0}, {"linux/arm64/v8", dg("3"), 2}}},
+		{"in the pull's order, by the pull's names", []string{"linux/arm64", "linux/amd64"}, []sel{{"linux/arm64", dg("3"), 2}, {"linux/amd64", dg("1"), 0}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := SelectManifests(Pull{Platforms: tc.platforms}, []byte(index))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var have []sel
+			for _, s := range got {
+				have = append(have, sel{s.Name, s.Descriptor.Digest.String(), s.Position})
+			}
+			if !reflect.DeepEqual(have, tc.want) {
+				t.Errorf("selected %v, want %v", have, tc.want)
+			}
+		})
+	}
+	if _, err := SelectManifests(Pull{Platforms: []string{"linux/s390x"}}, []byte(index)); err == nil ||
+		!strings.Contains(err.Error(), "no platform linux/s390x; it has linux/amd64, linux/arm64/v8") {
+		t.Errorf("a platform that only an attestation has: %v", err)
+	}
+	if _, err := SelectManifests(Pull{}, []byte("{")); err == nil {
+		t.Error("a broken index: no error")
+	}
+}
+
+func TestSniffMediaType(t *testing.T) {
+	for _, tc := range []struct{ doc, want string }{
+		{`{"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[]}`, string(types.DockerManifestList)},
+		{`{"schemaVersion":2,"manifests":[{"digest":"x"}]}`, string(types.OCIImageIndex)},
+		{`{"schemaVersion":2,"config":{"digest":"x"},"layers":[]}`, string(types.OCIManifestSchema1)},
+	} {
+		if got, err := SniffMediaType([]byte(tc.doc)); err != nil || got != tc.want {
+			t.Errorf("SniffMediaType(%s) = %q, %v; want %q", tc.doc, got, err, tc.want)
+		}
+	}
+	for _, doc := range []string{`{}`, `[`} {
+		if _, err := SniffMediaType([]byte(doc)); err == nil {
+			t.Errorf("SniffMediaType(%s): no error", doc)
+		}
 	}
 }

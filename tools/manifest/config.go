@@ -91,9 +91,17 @@ func buildConfig(r Request, layers []blob.LayerMetadata) (jsonObject, error) {
 	cfg["created"] = created.Format("2006-01-02T15:04:05Z")
 	cfg["os"] = r.Platform.OS
 	cfg["architecture"] = r.Platform.Architecture
-	delete(cfg, "variant")
+	for _, key := range []string{"variant", "os.version", "os.features"} {
+		delete(cfg, key)
+	}
 	if r.Platform.Variant != "" {
 		cfg["variant"] = r.Platform.Variant
+	}
+	if r.Platform.OSVersion != "" {
+		cfg["os.version"] = r.Platform.OSVersion
+	}
+	if len(r.Platform.OSFeatures) > 0 {
+		cfg["os.features"] = r.Platform.OSFeatures
 	}
 
 	rootfs := object(cfg, "rootfs")

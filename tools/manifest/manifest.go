@@ -11,7 +11,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/rules-img/rules_img/tools/blob"
-	"github.com/rules-img/rules_img/tools/stamp"
 )
 
 // Outputs are the files the manifest action writes.
@@ -19,6 +18,8 @@ type Outputs struct {
 	Manifest   string
 	Config     string
 	Descriptor string
+	// Digest, if set, receives the manifest's digest, "sha256:...".
+	Digest string
 }
 
 // Result holds the serialized config and manifest and the manifest's
@@ -33,10 +34,6 @@ type Result struct {
 func Build(r Request) (Result, error) {
 	var res Result
 	if err := r.Validate(); err != nil {
-		return res, err
-	}
-	r, err := stamped(r)
-	if err != nil {
 		return res, err
 	}
 	layers := make([]blob.LayerMetadata, len(r.Layers))
@@ -95,6 +92,8 @@ func Build(r Request) (Result, error) {
 			OS:           r.Platform.OS,
 			Architecture: r.Platform.Architecture,
 			Variant:      r.Platform.Variant,
+			OSVersion:    r.Platform.OSVersion,
+			OSFeatures:   r.Platform.OSFeatures,
 		},
 	}
 	return res, nil
@@ -107,6 +106,11 @@ func (res Result) Write(out Outputs) error {
 	}
 	if err := blob.WriteFileAtomic(out.Manifest, res.Manifest); err != nil {
 		return err
+	}
+	if out.Digest != "" {
+		if err := blob.WriteFileAtomic(out.Digest, []byte(res.Descriptor.Digest)); err != nil {
+			return err
+		}
 	}
 	return blob.WriteJSON(out.Descriptor, res.Descriptor)
 }
@@ -160,34 +164,4 @@ func sha256Digest(data []byte) digest.Digest {
 func sha256Sum(data []byte) []byte {
 	sum := sha256.Sum256(data)
 	return sum[:]
-}
-
-// stamped expands {VAR} in label and annotation values from the status
-// files; without status files, values are kept as written.
-func stamped(r Request) (Request, error) {
-	if len(r.StatusFiles) == 0 {
-		return r, nil
-	}
-	vars, err := stamp.ReadStatus(r.StatusFiles...)
-	if err != nil {
-		return r, err
-	}
-	expand := func(in map[string]string, what string) (map[string]string, error) {
-		out := make(map[string]string, len(in))
-		for k, v := range in {
-			expanded, err := stamp.Expand(v, vars)
-			if err != nil {
-				return nil, fmt.Errorf("%s %q: %w", what, k, err)
-			}
-			out[k] = expanded
-		}
-		return out, nil
-	}
-	if r.Config.Labels, err = expand(r.Config.Labels, "label"); err != nil {
-		return r, err
-	}
-	if r.Annotations, err = expand(r.Annotations, "annotation"); err != nil {
-		return r, err
-	}
-	return r, nil
 }

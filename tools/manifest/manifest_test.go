@@ -827,13 +827,18 @@ func TestEntrypointKeepsFragmentCmd(t *testing.T) {
 	}
 }
 
-func TestStampedLabelsAndAnnotations(t *testing.T) {
+func TestReadRequestTemplatedFields(t *testing.T) {
 	dir := t.TempDir()
-	status := writeFile(t, dir, "stable-status.txt", "BUILD_EMBED_LABEL v7\nSTABLE_GIT abc\n")
-	r := Request{Platform: linuxAmd64(), StatusFiles: []string{status},
-		Config:      ConfigSettings{Labels: map[string]string{"version": "{BUILD_EMBED_LABEL}", "plain": "a{b"}},
-		Annotations: map[string]string{"rev": "{STABLE_GIT}-x"}}
-	r.Config.Labels["plain"] = "no vars"
+	path := writeFile(t, dir, "request.json", `{"platform": {"os": "linux", "architecture": "arm64", "variant": "v8",
+		"os_version": "10.0.1", "os_features": ["win32k"]},
+		"labels": {"version": "v7"}, "env": {"B": "2", "A": "1"}, "env_order": ["B", "A"]}`)
+	r, err := ReadRequest(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Config.Env; len(got) != 2 || got[0] != [2]string{"B", "2"} || got[1] != [2]string{"A", "1"} {
+		t.Errorf("env %v: want B=2 then A=1, in env_order", got)
+	}
 	res, err := Build(r)
 	if err != nil {
 		t.Fatal(err)
@@ -842,28 +847,15 @@ func TestStampedLabelsAndAnnotations(t *testing.T) {
 	if got := get(cfg, "config", "Labels", "version"); got != "v7" {
 		t.Errorf("label version = %v, want v7", got)
 	}
-	var m struct {
-		Annotations map[string]string `json:"annotations"`
+	if cfg["os.version"] != "10.0.1" || res.Descriptor.Platform.OSVersion != "10.0.1" {
+		t.Errorf("os.version: config %v, descriptor %q; want 10.0.1", cfg["os.version"], res.Descriptor.Platform.OSVersion)
 	}
-	if err := json.Unmarshal(res.Manifest, &m); err != nil {
-		t.Fatal(err)
-	}
-	if m.Annotations["rev"] != "abc-x" {
-		t.Errorf("annotation rev = %q, want abc-x", m.Annotations["rev"])
+	if got := res.Descriptor.Platform.OSFeatures; len(got) != 1 || got[0] != "win32k" {
+		t.Errorf("descriptor os.features = %v, want [win32k]", got)
 	}
 
-	r.Config.Labels = map[string]string{"bad": "{UNDEFINED}"}
-	if _, err := Build(r); err == nil || !strings.Contains(err.Error(), "UNDEFINED") {
-		t.Errorf("unknown variable: %v, want an error naming it", err)
-	}
-
-	// Without status files, braces are kept as written.
-	r.StatusFiles, r.Config.Labels = nil, map[string]string{"v": "{BUILD_EMBED_LABEL}"}
-	res, err = Build(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := get(decode(t, res.Config), "config", "Labels", "v"); got != "{BUILD_EMBED_LABEL}" {
-		t.Errorf("unstamped label = %v", got)
+	bad := writeFile(t, dir, "bad.json", `{"platform": {"os": "linux", "architecture": "amd64"}, "env": {"A": "1"}, "env_order": ["B"]}`)
+	if _, err := ReadRequest(bad); err == nil || !strings.Contains(err.Error(), "env") {
+		t.Errorf("env_order naming a missing variable: %v, want an error", err)
 	}
 }

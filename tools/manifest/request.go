@@ -26,16 +26,21 @@ type Request struct {
 	Created        string            `json:"created"`
 	// Label names the target in history entries and error messages.
 	Label string `json:"label"`
-	// StatusFiles are Bazel's workspace status files when stamping is on:
-	// {VAR} in label and annotation values is expanded from them.
-	StatusFiles []string `json:"status_files"`
+	// Labels, Env and EnvOrder are the config's labels and environment
+	// as `img expand` wrote them (templates expanded); ReadRequest moves
+	// them into Config. EnvOrder keeps env in the order of the attribute.
+	Labels   map[string]string `json:"labels"`
+	Env      map[string]string `json:"env"`
+	EnvOrder []string          `json:"env_order"`
 }
 
 // Platform is the OCI platform the image is built for.
 type Platform struct {
-	OS           string `json:"os"`
-	Architecture string `json:"architecture"`
-	Variant      string `json:"variant,omitempty"`
+	OS           string   `json:"os"`
+	Architecture string   `json:"architecture"`
+	Variant      string   `json:"variant,omitempty"`
+	OSVersion    string   `json:"os_version,omitempty"`
+	OSFeatures   []string `json:"os_features,omitempty"`
 }
 
 // ConfigSettings are the image_manifest attributes that end up in the
@@ -62,7 +67,29 @@ func ReadRequest(path string) (Request, error) {
 	if err := json.Unmarshal(data, &r); err != nil {
 		return r, fmt.Errorf("request %s: %w", path, err)
 	}
+	if err := r.moveTemplated(); err != nil {
+		return r, fmt.Errorf("request %s: %w", path, err)
+	}
 	return r, r.Validate()
+}
+
+// moveTemplated puts the top-level labels and env into Config.
+func (r *Request) moveTemplated() error {
+	if r.Labels != nil {
+		r.Config.Labels = r.Labels
+	}
+	if len(r.EnvOrder) != len(r.Env) {
+		return fmt.Errorf("env has %d variables but env_order %d", len(r.Env), len(r.EnvOrder))
+	}
+	for _, k := range r.EnvOrder {
+		v, ok := r.Env[k]
+		if !ok {
+			return fmt.Errorf("env_order names %q, which env lacks", k)
+		}
+		r.Config.Env = append(r.Config.Env, [2]string{k, v})
+	}
+	r.Labels, r.Env, r.EnvOrder = nil, nil, nil
+	return nil
 }
 
 var portPattern = regexp.MustCompile(`^([0-9]{1,5})(/(tcp|udp|sctp))?$`)

@@ -1,6 +1,12 @@
-// Package pull downloads what a build needs of a base image, and nothing
-// more: each platform's manifest and config, checked against their digests.
-// Layer blobs are left to actions that need their bytes.
+// Package pull fills the repositories of pulled base images: it fetches an
+// image's index, manifests and configs (and, for eager layer handling, its
+// layers), verified against their digests, and writes the metadata files
+// and the BUILD file that the rules of img/private/pulled.bzl read.
+//
+// What it fetches comes from a Fetcher: the registries (the img tool's
+// downloader), or the files that Bazel's downloader put into the
+// repository (downloader = "bazel"), in which case it names what is still
+// missing instead.
 package pull
 
 import (
@@ -11,6 +17,7 @@ import (
 	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/rules-img/rules_img/generator"
 	"github.com/rules-img/rules_img/tools/blob"
@@ -18,83 +25,296 @@ import (
 	"github.com/rules-img/rules_img/tools/registry"
 )
 
-// Platform downloads one platform's manifest (by digest) and config into
-// dir, and writes the manifest's descriptor and one metadata file per layer.
-func Platform(c *registry.Client, sources []registry.Source, digest, platform, dir string) error {
-	desc, src, err := c.Manifest(sources, digest)
-	if err != nil {
+// Manifest is one platform's manifest to fetch into a repository.
+type Manifest struct {
+	// Dir is the folder, in the repository, of its descriptor and layer
+	// metadata files.
+	Dir string
+	// Descriptor gives its digest, media type and platform, as the index
+	// lists them; the size is taken from the bytes.
+	Descriptor v1.Descriptor
+}
+
+// Platforms fetches the manifest and config of each platform, and its
+// layers when eager, then writes into each platform's Dir the manifest's
+// descriptor and one metadata file per layer. Each step is one Fetch for
+// every platform, so that Bazel's downloader gets a step's files at once.
+func Platforms(f Fetcher, repo string, manifests []Manifest, eager bool, sources []string) error {
+	var digests []string
+	for _, m := range manifests {
+		digests = append(digests, m.Descriptor.Digest.String())
+	}
+	if err := f.Fetch(KindManifest, digests); err != nil {
 		return err
 	}
-	var m v1.Manifest
-	if err := json.Unmarshal(desc.Manifest, &m); err != nil {
-		return fmt.Errorf("manifest %s from %s: %w", digest, src, err)
-	}
-	if m.Config.Digest.Hex == "" {
-		return fmt.Errorf("manifest %s from %s is not an image manifest (it has no config)", digest, src)
-	}
-	config, err := readBlob(c, sources, m.Config.Digest.String())
-	if err != nil {
-		return err
-	}
-	var cfg v1.ConfigFile
-	if err := json.Unmarshal(config, &cfg); err != nil {
-		return fmt.Errorf("config %s from %s: %w", m.Config.Digest, src, err)
-	}
-	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
-		return fmt.Errorf("image %s from %s: its config lists %d diff_ids for %d layers", digest, src, len(cfg.RootFS.DiffIDs), len(m.Layers))
-	}
-	var where []string
-	for _, s := range sources {
-		where = append(where, s.String())
-	}
-	files := map[string][]byte{
-		generator.ManifestFile: desc.Manifest,
-		generator.ConfigFile:   config,
-	}
-	descriptor, err := json.MarshalIndent(v1.Descriptor{
-		MediaType: desc.MediaType,
-		Digest:    desc.Digest,
-		Size:      desc.Size,
-		Platform:  &v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant},
-	}, "", "  ")
-	if err != nil {
-		return err
-	}
-	files[generator.DescriptorFile] = descriptor
-	for i, l := range m.Layers {
-		meta, err := json.MarshalIndent(blob.LayerMetadata{
-			MediaType:   string(l.MediaType),
-			Digest:      l.Digest.String(),
-			Size:        l.Size,
-			DiffID:      cfg.RootFS.DiffIDs[i].String(),
-			Annotations: l.Annotations,
-			Sources:     where,
-		}, "", "  ")
+	parsed := make([]v1.Manifest, len(manifests))
+	sizes := make([]int64, len(manifests))
+	var configs []string
+	for i, d := range digests {
+		raw, err := readVerified(repo, d)
 		if err != nil {
 			return err
 		}
-		files[generator.LayerFile(i)] = meta
+		if err := json.Unmarshal(raw, &parsed[i]); err != nil {
+			return fmt.Errorf("manifest %s: %w", d, err)
+		}
+		if parsed[i].Config.Digest.Hex == "" {
+			return fmt.Errorf("manifest %s is not an image manifest (it has no config)", d)
+		}
+		sizes[i] = int64(len(raw))
+		configs = append(configs, parsed[i].Config.Digest.String())
 	}
-	return writeAll(dir, files)
-}
-
-func readBlob(c *registry.Client, sources []registry.Source, digest string) ([]byte, error) {
-	var buf bytes.Buffer
-	if _, err := c.Blob(sources, digest, &buf); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-// writeAll writes every file, or none: on error, those written are removed.
-func writeAll(dir string, files map[string][]byte) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := f.Fetch(KindBlob, configs); err != nil {
 		return err
 	}
+	var layers []string
+	files := map[string][]byte{}
+	for i, m := range manifests {
+		raw, err := readVerified(repo, configs[i])
+		if err != nil {
+			return err
+		}
+		var cfg v1.ConfigFile
+		if err := json.Unmarshal(raw, &cfg); err != nil {
+			return fmt.Errorf("config %s of manifest %s: %w", configs[i], digests[i], err)
+		}
+		if len(cfg.RootFS.DiffIDs) != len(parsed[i].Layers) {
+			return fmt.Errorf("image %s: its config lists %d diff_ids for %d layers", digests[i], len(cfg.RootFS.DiffIDs), len(parsed[i].Layers))
+		}
+		desc := m.Descriptor
+		desc.Size = sizes[i]
+		descriptor, err := json.MarshalIndent(desc, "", "  ")
+		if err != nil {
+			return err
+		}
+		files[filepath.Join(m.Dir, generator.DescriptorFile)] = descriptor
+		for j, l := range parsed[i].Layers {
+			meta, err := json.MarshalIndent(blob.LayerMetadata{
+				MediaType:   string(l.MediaType),
+				Digest:      l.Digest.String(),
+				Size:        l.Size,
+				DiffID:      cfg.RootFS.DiffIDs[j].String(),
+				Annotations: l.Annotations,
+				Sources:     sources,
+			}, "", "  ")
+			if err != nil {
+				return err
+			}
+			files[filepath.Join(m.Dir, generator.LayerFile(j))] = meta
+			layers = append(layers, l.Digest.String())
+		}
+	}
+	if eager {
+		if err := f.Fetch(KindBlob, layers); err != nil {
+			return err
+		}
+	}
+	return writeAll(repo, files)
+}
+
+// Index fetches the index with the given digest and writes the
+// repository's index file and its descriptor. The index file holds the
+// source index's bytes (same digest) when every manifest it lists was
+// pulled; when some were left out (platforms the pull did not ask for,
+// attestations), it is a new index that lists the pulled ones: same media
+// type, same order, every other field and annotation kept.
+func Index(f Fetcher, repo, digest string, pulled []string) error {
+	if err := f.Fetch(KindManifest, []string{digest}); err != nil {
+		return err
+	}
+	raw, err := readVerified(repo, digest)
+	if err != nil {
+		return err
+	}
+	mediaType, err := lock.SniffMediaType(raw)
+	if err != nil {
+		return fmt.Errorf("index %s: %w", digest, err)
+	}
+	index, err := keepManifests(raw, pulled)
+	if err != nil {
+		return fmt.Errorf("index %s: %w", digest, err)
+	}
+	d, size, err := v1.SHA256(bytes.NewReader(index))
+	if err != nil {
+		return err
+	}
+	descriptor, err := json.MarshalIndent(v1.Descriptor{MediaType: types.MediaType(mediaType), Digest: d, Size: size}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAll(repo, map[string][]byte{generator.IndexFile: index, generator.DescriptorFile: descriptor})
+}
+
+// keepManifests returns the index with only the manifests whose digests
+// are in keep; the index itself when it lists nothing else.
+func keepManifests(raw []byte, keep []string) ([]byte, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, err
+	}
+	var manifests []json.RawMessage
+	if err := json.Unmarshal(doc["manifests"], &manifests); err != nil {
+		return nil, fmt.Errorf("manifests: %w", err)
+	}
+	wanted := map[string]bool{}
+	for _, d := range keep {
+		wanted[d] = true
+	}
+	found := map[string]bool{}
+	var kept []json.RawMessage
+	for _, m := range manifests {
+		var desc struct {
+			Digest string `json:"digest"`
+		}
+		if err := json.Unmarshal(m, &desc); err != nil {
+			return nil, fmt.Errorf("manifests: %w", err)
+		}
+		if wanted[desc.Digest] {
+			kept = append(kept, m)
+			found[desc.Digest] = true
+		}
+	}
+	for _, d := range keep {
+		if !found[d] {
+			return nil, fmt.Errorf("it does not list the manifest %s", d)
+		}
+	}
+	if len(kept) == len(manifests) {
+		return raw, nil
+	}
+	list, err := json.Marshal(kept)
+	if err != nil {
+		return nil, err
+	}
+	doc["manifests"] = list
+	out, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '\n'), nil
+}
+
+// Repo fills a `pull` repository at repo with the image p.Digest names,
+// and writes its BUILD file.
+func Repo(f Fetcher, p lock.Pull, repo string) error {
+	if p.Digest == "" {
+		return fmt.Errorf("pull %q: no digest: resolve the tag first (ResolveTag)", p.Name)
+	}
+	if err := f.Fetch(KindManifest, []string{p.Digest}); err != nil {
+		return err
+	}
+	raw, err := readVerified(repo, p.Digest)
+	if err != nil {
+		return err
+	}
+	mediaType, err := lock.SniffMediaType(raw)
+	if err != nil {
+		return fmt.Errorf("pull %q: %s: %w", p.Name, p.Digest, err)
+	}
+	// Fetch what lock.FromRoot reads: the manifests that the pull takes
+	// from an index, or the config of a single manifest.
+	if types.MediaType(mediaType).IsIndex() {
+		selected, err := lock.SelectManifests(p, raw)
+		if err != nil {
+			return fmt.Errorf("pull %q (%s): %w", p.Name, p.Reference(), err)
+		}
+		var digests []string
+		for _, s := range selected {
+			digests = append(digests, s.Descriptor.Digest.String())
+		}
+		if err := f.Fetch(KindManifest, digests); err != nil {
+			return err
+		}
+	} else if entry, err := lock.ParsePlatform(raw, mediaType, p.Digest); err != nil {
+		return fmt.Errorf("pull %q: %w", p.Name, err)
+	} else if err := f.Fetch(KindBlob, []string{entry.Config.Digest}); err != nil {
+		return err
+	}
+	img, err := lock.FromRoot(dirReader(repo), p, lock.Root{Digest: p.Digest, MediaType: mediaType, Raw: raw})
+	if err != nil {
+		return err
+	}
+	var manifests []Manifest
+	for _, name := range img.InIndexOrder() {
+		m, err := manifestOf(generator.PlatformDir(name), img.Platforms[name])
+		if err != nil {
+			return err
+		}
+		manifests = append(manifests, m)
+	}
+	sources := sourceStrings(registry.Sources(p.Registries, p.Repository))
+	if err := Platforms(f, repo, manifests, p.LayerHandling == lock.Eager, sources); err != nil {
+		return err
+	}
+	if img.IsIndex() {
+		if err := Index(f, repo, p.Digest, generator.PulledDigests(img)); err != nil {
+			return err
+		}
+	}
+	build, err := generator.PullRepoBUILD(p, img)
+	if err != nil {
+		return err
+	}
+	return blob.WriteFileAtomic(filepath.Join(repo, "BUILD.bazel"), []byte(build))
+}
+
+// Fetch does what a repository of the images extension was planned to
+// fetch: an index, or one platform's manifest.
+func Fetch(f Fetcher, repo string, spec generator.Fetch) error {
+	switch spec.Kind {
+	case generator.FetchIndex:
+		return Index(f, repo, spec.Digest, spec.Manifests)
+	case generator.FetchManifest:
+		if spec.Platform == nil {
+			return fmt.Errorf("manifest %s: the fetch gives no platform", spec.Digest)
+		}
+		entry := lock.Platform{
+			Manifest: lock.Descriptor{Digest: spec.Digest, MediaType: spec.MediaType},
+			Platform: *spec.Platform,
+		}
+		m, err := manifestOf(".", entry)
+		if err != nil {
+			return err
+		}
+		sources := sourceStrings(registry.Sources(spec.Registries, spec.Repository))
+		return Platforms(f, repo, []Manifest{m}, spec.Layers, sources)
+	}
+	return fmt.Errorf("unknown fetch kind %q", spec.Kind)
+}
+
+func manifestOf(dir string, entry lock.Platform) (Manifest, error) {
+	d, err := v1.NewHash(entry.Manifest.Digest)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("manifest digest %q: %w", entry.Manifest.Digest, err)
+	}
+	pl := entry.Platform.V1()
+	return Manifest{Dir: dir, Descriptor: v1.Descriptor{
+		MediaType: types.MediaType(entry.Manifest.MediaType),
+		Digest:    d,
+		Platform:  &pl,
+	}}, nil
+}
+
+// ResolveTag asks the registries, in order, which digest p's tag points at.
+func ResolveTag(c *registry.Client, p lock.Pull) (string, error) {
+	desc, _, err := c.Get(registry.Sources(p.Registries, p.Repository), p.Tag)
+	if err != nil {
+		return "", fmt.Errorf("pull %q: %w", p.Name, err)
+	}
+	return desc.Digest.String(), nil
+}
+
+// writeAll writes every file (paths relative to dir), or none: on error,
+// those written are removed.
+func writeAll(dir string, files map[string][]byte) error {
 	var written []string
 	for name, data := range files {
 		path := filepath.Join(dir, name)
-		if err := blob.WriteFileAtomic(path, data); err != nil {
+		err := os.MkdirAll(filepath.Dir(path), 0o755)
+		if err == nil {
+			err = blob.WriteFileAtomic(path, data)
+		}
+		if err != nil {
 			for _, w := range written {
 				os.Remove(w)
 			}
@@ -103,25 +323,4 @@ func writeAll(dir string, files map[string][]byte) error {
 		written = append(written, path)
 	}
 	return nil
-}
-
-// Repo fills a `pull` repository at dir: it resolves p, downloads each
-// platform's manifest and config, and writes the BUILD file.
-func Repo(c *registry.Client, p lock.Pull, dir string) error {
-	img, err := lock.Resolve(c, p)
-	if err != nil {
-		return err
-	}
-	sources := registry.Sources(p.Registries, p.Repository)
-	for _, platform := range img.PlatformNames() {
-		err := Platform(c, sources, img.Platforms[platform].Manifest.Digest, platform, filepath.Join(dir, generator.PlatformDir(platform)))
-		if err != nil {
-			return err
-		}
-	}
-	build, err := generator.PullRepoBUILD(p.Name, p, img)
-	if err != nil {
-		return err
-	}
-	return blob.WriteFileAtomic(filepath.Join(dir, "BUILD.bazel"), []byte(build))
 }

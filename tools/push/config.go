@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/rules-img/rules_img/tools/cas"
-	"github.com/rules-img/rules_img/tools/stamp"
 )
 
 // Config is what image_push writes next to the deploy spec.
@@ -77,8 +76,7 @@ func (c Config) Cache(ctx context.Context) cas.Store {
 }
 
 // Target is where c pushes. The tags file, if any, is read with readFile
-// at its short path (nil: os.ReadFile at the path resolve gives it), and
-// every tag must be fully stamped.
+// at its short path (nil: os.ReadFile at the path resolve gives it).
 func (c Config) Target(readFile func(string) ([]byte, error), resolve func(short string) string) (Target, error) {
 	t := Target{Registry: c.Registry, Repository: c.Repository, Tags: append([]string(nil), c.Tags...)}
 	if c.TagsFile != "" {
@@ -97,11 +95,6 @@ func (c Config) Target(readFile func(string) ([]byte, error), resolve func(short
 			if line = strings.TrimSpace(line); line != "" {
 				t.Tags = append(t.Tags, line)
 			}
-		}
-	}
-	for _, tag := range t.Tags {
-		if v := stamp.Unexpanded(tag); v != "" {
-			return t, fmt.Errorf("tag %q uses %s, but stamping is off: build with --stamp or --@rules_img//img/settings:stamp=enabled", tag, v)
 		}
 	}
 	return t, nil

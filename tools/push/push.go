@@ -42,7 +42,7 @@ func (t Target) Validate() error {
 	}
 	for _, tag := range t.Tags {
 		if !tagPattern.MatchString(tag) {
-			return fmt.Errorf("tag %q is not valid: use letters, digits, '_', '.' and '-', at most 128, not starting with '.' or '-' (a {VAR} left in it needs stamping: --stamp)", tag)
+			return fmt.Errorf("tag %q is not valid: use letters, digits, '_', '.' and '-', at most 128, not starting with '.' or '-' (a template such as {{.VERSION}} that expanded to nothing? workspace status keys are empty unless Bazel stamps: --stamp)", tag)
 		}
 	}
 	return nil

@@ -76,7 +76,7 @@ func TestTargetValidate(t *testing.T) {
 	}{
 		{Target{Repository: "a"}, "needs a registry and a repository"},
 		{Target{Registry: "r.io", Repository: "UPPER"}, "not a valid repository"},
-		{Target{Registry: "r.io", Repository: "a", Tags: []string{"{BUILD_USER}"}}, "needs stamping"},
+		{Target{Registry: "r.io", Repository: "a", Tags: []string{"{BUILD_USER}"}}, "unless Bazel stamps: --stamp"},
 		{Target{Registry: "r.io", Repository: "a", Tags: []string{".dot"}}, "is not valid"},
 		{Target{Registry: "r.io", Repository: "a", Tags: []string{strings.Repeat("x", 129)}}, "is not valid"},
 	} {

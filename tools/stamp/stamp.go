@@ -1,16 +1,12 @@
-// Package stamp expands {VAR} in tags and labels from Bazel's workspace
-// status files (stable-status.txt, volatile-status.txt).
+// Package stamp reads Bazel's workspace status files (stable-status.txt,
+// volatile-status.txt), whose keys templates may use when a target stamps.
 package stamp
 
 import (
 	"bufio"
-	"fmt"
 	"os"
-	"regexp"
 	"strings"
 )
-
-var variable = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // ReadStatus reads "KEY value" lines from workspace status files; later
 // files override earlier ones.
@@ -34,26 +30,4 @@ func ReadStatus(paths ...string) (map[string]string, error) {
 		}
 	}
 	return vars, nil
-}
-
-// Expand replaces every {VAR} in s; an unknown variable is an error.
-func Expand(s string, vars map[string]string) (string, error) {
-	var missing []string
-	out := variable.ReplaceAllStringFunc(s, func(m string) string {
-		key := m[1 : len(m)-1]
-		value, ok := vars[key]
-		if !ok {
-			missing = append(missing, key)
-		}
-		return value
-	})
-	if len(missing) > 0 {
-		return "", fmt.Errorf("%q uses %s, which the workspace status does not define (see --workspace_status_command)", s, strings.Join(missing, ", "))
-	}
-	return out, nil
-}
-
-// Unexpanded returns the first {VAR} left in s, or "".
-func Unexpanded(s string) string {
-	return variable.FindString(s)
 }

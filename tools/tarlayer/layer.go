@@ -266,11 +266,14 @@ func addParents(tw *tar.Writer, clean string, own, made map[string]bool) error {
 	return nil
 }
 
-// xattrs is the header's extended attributes in a fixed order.
+// xattrs is the header's attribute records in a fixed order: extended
+// attributes of any tar dialect (SCHILY.xattr., LIBARCHIVE.xattr.) and any
+// other PAX record, except those that archive/tar reads into the header's
+// own fields (compared already, or different by nature: path, size).
 func xattrs(h *tar.Header) string {
 	var keys []string
 	for k := range h.PAXRecords {
-		if strings.HasPrefix(k, "SCHILY.xattr.") {
+		if !headerKeys[k] && !strings.HasPrefix(k, "GNU.sparse.") {
 			keys = append(keys, k)
 		}
 	}
@@ -280,6 +283,12 @@ func xattrs(h *tar.Header) string {
 		fmt.Fprintf(&b, "%d:%s=%d:%s;", len(k), k, len(h.PAXRecords[k]), h.PAXRecords[k])
 	}
 	return b.String()
+}
+
+// headerKeys are the PAX keys that archive/tar turns into Header fields.
+var headerKeys = map[string]bool{
+	"path": true, "linkpath": true, "size": true, "uid": true, "gid": true,
+	"uname": true, "gname": true, "mtime": true, "atime": true, "ctime": true,
 }
 
 // onlyReader hides WriterTo so that CopyBuffer uses the buffer.

@@ -1,6 +1,6 @@
-// Command esgzverify checks an eStargz layer blob for the end-to-end tests:
-// the footer, the table of contents against TOC_DIGEST, every chunk, and,
-// when given, that the blob decompresses to DIFF_ID.
+// Command esgzverify checks an eStargz or zstd:chunked layer blob for the
+// end-to-end tests: the footer, the table of contents against TOC_DIGEST,
+// every chunk, and, when given, that the blob decompresses to DIFF_ID.
 //
 //	esgzverify BLOB TOC_DIGEST [DIFF_ID]
 package main

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
+	"os"
 	"strings"
 
 	"github.com/rules-img/rules_img/tools/index"
@@ -16,22 +19,24 @@ func runIndex(args []string) error {
 	fs.Var(&descriptors, "manifest_descriptor", "descriptor of a manifest, in index order (repeated)")
 	fs.Var(&names, "manifest_name", "what to call that manifest in messages (repeated, paired with --manifest_descriptor)")
 	fs.Var(&annotations, "annotation", "KEY=VALUE annotation of the index (repeated)")
+	annotationsFile := fs.String("annotations_file", "", `JSON {"annotations": {KEY: VALUE}}, as img expand writes it`)
 	var out index.Outputs
 	fs.StringVar(&out.Index, "index", "", "output: the index")
 	fs.StringVar(&out.Descriptor, "descriptor", "", "output: the index's descriptor")
+	fs.StringVar(&out.Digest, "digest", "", "output: the index's digest, sha256:...")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := requireFlags(fs, "index", "descriptor"); err != nil {
 		return err
 	}
-	if err := writeIndex(descriptors, names, annotations, out); err != nil {
+	if err := writeIndex(descriptors, names, annotations, *annotationsFile, out); err != nil {
 		return fmt.Errorf("%s: %w", *label, err)
 	}
 	return nil
 }
 
-func writeIndex(descriptors, names, annotations []string, out index.Outputs) error {
+func writeIndex(descriptors, names, annotations []string, annotationsFile string, out index.Outputs) error {
 	if len(names) != len(descriptors) {
 		return fmt.Errorf("%d --manifest_descriptor but %d --manifest_name", len(descriptors), len(names))
 	}
@@ -44,6 +49,19 @@ func writeIndex(descriptors, names, annotations []string, out index.Outputs) err
 		manifests[i] = index.Manifest{Descriptor: d, Name: names[i]}
 	}
 	ann := map[string]string{}
+	if annotationsFile != "" {
+		data, err := os.ReadFile(annotationsFile)
+		if err != nil {
+			return err
+		}
+		var f struct {
+			Annotations map[string]string `json:"annotations"`
+		}
+		if err := json.Unmarshal(data, &f); err != nil {
+			return fmt.Errorf("annotations file %s: %w", annotationsFile, err)
+		}
+		maps.Copy(ann, f.Annotations)
+	}
 	for _, kv := range annotations {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {

@@ -17,7 +17,8 @@ type layerJob struct {
 	workspaceName string
 	metadata      string // default and per-path file metadata
 	compression   compress.Options
-	parents       bool // add the parent directories no input names
+	annotations   map[string]string // the user's, for the layer's descriptor
+	parents       bool              // add the parent directories no input names
 	blobOut       string
 	metaOut       string
 }
@@ -32,7 +33,9 @@ func runLayer(args []string) error {
 	algorithm := fs.String("compress", "gzip", "gzip, zstd or none")
 	fs.IntVar(&job.compression.Level, "level", compress.DefaultLevel, "compression level; -1 for the default")
 	fs.IntVar(&job.compression.Jobs, "jobs", 0, "compression goroutines; 0 for one per CPU")
-	fs.BoolVar(&job.compression.EStargz, "estargz", false, "write the gzip blob as eStargz")
+	fs.BoolVar(&job.compression.EStargz, "estargz", false, "write a seekable blob: eStargz with gzip, zstd:chunked with zstd")
+	var annotations listFlag
+	fs.Var(&annotations, "annotation", "KEY=VALUE annotation of the layer's descriptor (repeated)")
 	fs.BoolVar(&job.parents, "parent_directories", true, "add an entry for every parent directory")
 	fs.StringVar(&job.blobOut, "blob", "", "output: the layer blob")
 	fs.StringVar(&job.metaOut, "meta", "", "output: the layer metadata JSON")
@@ -44,7 +47,9 @@ func runLayer(args []string) error {
 	}
 	var err error
 	if job.compression.Algorithm, err = compress.ParseAlgorithm(*algorithm); err == nil {
-		err = job.run()
+		if job.annotations, err = parseAnnotations("annotation", annotations); err == nil {
+			err = job.run()
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", *label, err)
@@ -53,6 +58,9 @@ func runLayer(args []string) error {
 }
 
 func (job layerJob) run() error {
+	if err := job.compression.CheckAnnotations(job.annotations); err != nil {
+		return err
+	}
 	debug.SetMemoryLimit(layer.MemoryLimit)
 	f, err := os.Open(job.inputs)
 	if err != nil {
@@ -75,7 +83,11 @@ func (job layerJob) run() error {
 	if err != nil {
 		return err
 	}
-	if err := blob.WriteJSON(job.metaOut, meta); err != nil {
+	err = meta.AddAnnotations(job.annotations)
+	if err == nil {
+		err = blob.WriteJSON(job.metaOut, meta)
+	}
+	if err != nil {
 		os.Remove(job.blobOut)
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -12,7 +13,7 @@ import (
 	"github.com/rules-img/rules_img/tools/layout"
 )
 
-func runLayout(args []string) error {
+func runLayout(args []string) (err error) {
 	fs := flag.NewFlagSet("layout", flag.ContinueOnError)
 	label := fs.String("label", "", "the Bazel target, for error messages")
 	descriptor := fs.String("descriptor", "", "the manifest's descriptor JSON")
@@ -25,14 +26,27 @@ func runLayout(args []string) error {
 	fs.Var(&blobs, "layer_blob", "layer blob file (repeated, paired with --layer_meta)")
 	request := fs.String("index_request", "", "JSON naming the files of an index and its images (see indexRequest), instead of the flags of one image")
 	out := fs.String("out", "", "output: the layout directory")
+	asTar := fs.Bool("tar", false, "write --out as a tar archive of the layout (oci_tarball) instead of a directory")
+	fs.BoolVar(&img.AllowMissing, "allow_missing_blobs", false, "leave out layers without a blob (shallow_oci_layout)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *asTar {
+		// The layout is written beside the archive, then packed.
+		final := *out
+		*out = final + ".dir"
+		defer os.RemoveAll(*out)
+		defer func() {
+			if err == nil {
+				err = tarLayout(*out, final)
+			}
+		}()
 	}
 	if *request != "" {
 		if err := requireFlags(fs, "out"); err != nil {
 			return err
 		}
-		if err := writeIndexLayout(*request, *name, *out); err != nil {
+		if err := writeIndexLayout(*request, *name, *out, img.AllowMissing); err != nil {
 			os.RemoveAll(*out)
 			return fmt.Errorf("%s: %w", *label, err)
 		}
@@ -93,7 +107,25 @@ type indexRequest struct {
 	} `json:"images"`
 }
 
-func writeIndexLayout(requestPath, name, out string) error {
+// tarLayout packs the layout directory dir into the archive out, written
+// whole or not at all.
+func tarLayout(dir, out string) error {
+	f, err := os.CreateTemp(filepath.Dir(out), ".layout-*.tar")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := layout.Tar(dir, f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), out)
+}
+
+func writeIndexLayout(requestPath, name, out string, allowMissing bool) error {
 	data, err := os.ReadFile(requestPath)
 	if err != nil {
 		return err
@@ -110,7 +142,7 @@ func writeIndexLayout(requestPath, name, out string) error {
 		return fmt.Errorf("descriptor %s: %w", req.Descriptor, err)
 	}
 	for _, r := range req.Images {
-		img := layout.Image{Manifest: r.Manifest, Config: r.Config}
+		img := layout.Image{Manifest: r.Manifest, Config: r.Config, AllowMissing: allowMissing}
 		var metas, blobs []string
 		for _, l := range r.Layers {
 			metas, blobs = append(metas, l.Metadata), append(blobs, l.Blob)

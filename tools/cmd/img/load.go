@@ -100,7 +100,7 @@ func runLoad(args []string) error {
 		run.log, run.updates = push.Progress(os.Stderr)
 	}
 	run.remote = []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(auth.Keychain()), remote.WithUserAgent("rules_img")}
-	if err := run.one(ctx, *specPath, *configPath); err != nil {
+	if err := run.one(ctx, *specPath, *configPath, ""); err != nil {
 		return err
 	}
 	if !*quiet {
@@ -109,8 +109,9 @@ func runLoad(args []string) error {
 	return nil
 }
 
-// one loads the image of one spec, and prints its names.
-func (r *loadRun) one(ctx context.Context, specPath, configPath string) (err error) {
+// one loads the image of one spec, and prints its names. strategy, if set,
+// overrides the config's (multi_deploy's load_strategy).
+func (r *loadRun) one(ctx context.Context, specPath, configPath, strategy string) (err error) {
 	spec, err := deploy.ReadSpec(specPath, r.root)
 	if err != nil {
 		return err
@@ -122,6 +123,9 @@ func (r *loadRun) one(ctx context.Context, specPath, configPath string) (err err
 	}
 	if err := json.Unmarshal(data, &c); err != nil {
 		return fmt.Errorf("load config %s: %w", configPath, err)
+	}
+	if strategy != "" {
+		c.Strategy = strategy
 	}
 	tags := []string(r.flags.tags)
 	if len(tags) == 0 {

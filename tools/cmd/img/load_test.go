@@ -100,7 +100,7 @@ func TestLoadErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "stamping is off"},
+		{nil, "localhost/app:{BUILD_USER}"},
 		{[]string{"--tag", "x:1", "--daemon", "podman", "--namespace", "k8s.io"}, "--namespace is for containerd"},
 		{[]string{"--tag", "x:1", "--daemon", "containerd", "--output", out}, "--output is for --daemon tar"},
 		{[]string{"--tag", "x:1", "--daemon", "kubernetes"}, "is not one of containerd, docker, podman, tar"},

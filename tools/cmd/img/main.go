@@ -24,7 +24,7 @@ var subcommands = map[string]subcommand{
 	"pull-repo":   {runPullRepo, "fill a repository of the pull repository rule"},
 	"lock":        {runLock, "update or check the images lockfile"},
 	"push":        {runPush, "push an image or index to a registry (bazel run of image_push)"},
-	"stamp":       {runStamp, "expand {VAR} from Bazel's workspace status"},
+	"expand":      {runExpand, "expand {{.NAME}} templates of a rule from build settings and workspace status"},
 	"deploy":      {runDeploy, "run the pushes and loads of a multi_deploy"},
 	"load":        {runLoad, "load an image or index into containerd, docker or podman (bazel run of image_load)"},
 	"version":     {runVersion, "print the version of this img tool"},

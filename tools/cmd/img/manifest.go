@@ -14,6 +14,7 @@ func runManifest(args []string) error {
 	fs.StringVar(&out.Manifest, "manifest", "", "output: the manifest")
 	fs.StringVar(&out.Config, "config", "", "output: the config")
 	fs.StringVar(&out.Descriptor, "descriptor", "", "output: the manifest's descriptor, with its platform")
+	fs.StringVar(&out.Digest, "digest", "", "output: the manifest's digest, sha256:...")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -47,31 +48,40 @@ func runGenerate(args []string) error {
 	return blob.WriteJSON(*out, plan)
 }
 
-// runFetchImage downloads one platform's manifest and config.
+// runFetchImage does what the images extension planned for one
+// repository: it downloads an index, or one platform's manifest and
+// config (and its layers, when eager).
 func runFetchImage(args []string) error {
 	fs := flag.NewFlagSet("fetch-image", flag.ContinueOnError)
-	var registries listFlag
-	fs.Var(&registries, "registry", "registry to try, in order (repeated)")
-	repository := fs.String("repository", "", "repository in the registries")
-	digest := fs.String("digest", "", "manifest digest")
-	platform := fs.String("platform", "", "os/arch[/variant], for messages")
-	out := fs.String("out", "", "output directory")
+	specFile := fs.String("spec", "", "JSON: the repository's fetch, from the plan")
+	out := fs.String("out", "", "the repository")
+	missing := fs.String("missing", "", "take the files that Bazel downloaded into the repository, and list in this file those still to download")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := requireFlags(fs, "repository", "digest", "out"); err != nil {
+	if err := requireFlags(fs, "spec", "out"); err != nil {
 		return err
+	}
+	data, err := os.ReadFile(*specFile)
+	if err != nil {
+		return err
+	}
+	var spec generator.Fetch
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return fmt.Errorf("%s: %w", *specFile, err)
 	}
 	ctx, cancel := interruptible()
 	defer cancel()
-	sources := registry.Sources(registries, *repository)
-	if err := pull.Platform(registry.New(ctx), sources, *digest, *platform, *out); err != nil {
-		return fmt.Errorf("%s (%s): %w", *repository, *platform, err)
+	f := fetcher(ctx, spec.Registries, spec.Repository, *out, *missing)
+	err = pull.Fetch(f, *out, spec)
+	if err != nil {
+		err = fmt.Errorf("%s@%s: %w", spec.Repository, spec.Digest, err)
 	}
-	return nil
+	return reportMissing(*missing, err)
 }
 
-// runPullRepo fills a repository of the `pull` repository rule.
+// runPullRepo fills a repository of the `pull` repository rule; with
+// --resolve it only prints the digest that the tag points at now.
 func runPullRepo(args []string) error {
 	fs := flag.NewFlagSet("pull-repo", flag.ContinueOnError)
 	var p lock.Pull
@@ -82,7 +92,10 @@ func runPullRepo(args []string) error {
 	fs.StringVar(&p.Tag, "tag", "", "tag")
 	fs.StringVar(&p.Digest, "digest", "", "index or manifest digest")
 	fs.Var(&platforms, "platform", "os/arch[/variant] (repeated; none: all)")
+	fs.StringVar(&p.LayerHandling, "layer-handling", "", "shallow, eager or lazy")
+	resolve := fs.Bool("resolve", false, "only print the digest that --tag points at now")
 	out := fs.String("out", "", "output directory")
+	missing := fs.String("missing", "", "take the files that Bazel downloaded into the repository, and list in this file those still to download")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -92,7 +105,47 @@ func runPullRepo(args []string) error {
 	}
 	ctx, cancel := interruptible()
 	defer cancel()
-	return pull.Repo(registry.New(ctx), p, *out)
+	if *resolve {
+		if err := requireFlags(fs, "tag"); err != nil {
+			return err
+		}
+		d, err := pull.ResolveTag(registry.New(ctx), p)
+		if err != nil {
+			return err
+		}
+		fmt.Println(d)
+		return nil
+	}
+	if err := requireFlags(fs, "digest", "layer-handling", "out"); err != nil {
+		return err
+	}
+	return reportMissing(*missing, pull.Repo(fetcher(ctx, p.Registries, p.Repository, *out, *missing), p, *out))
+}
+
+// fetcher reads from the registries, or with --missing from what Bazel
+// downloaded into the repository.
+func fetcher(ctx context.Context, registries []string, repository, repo, missing string) pull.Fetcher {
+	if missing != "" {
+		return pull.Downloaded(repo)
+	}
+	return pull.FromRegistries(registry.New(ctx), registry.Sources(registries, repository), repo)
+}
+
+// reportMissing writes the downloads still to do to the --missing file
+// (an empty list when the repository is complete); other errors pass.
+func reportMissing(path string, err error) error {
+	if path == "" {
+		return err
+	}
+	needs := []pull.Need{}
+	var m *pull.MissingError
+	if errors.As(err, &m) {
+		needs, err = m.Needs, nil
+	}
+	if err != nil {
+		return err
+	}
+	return blob.WriteJSON(path, needs)
 }
 
 // runFetchBlob downloads one blob, verified, for a build action.

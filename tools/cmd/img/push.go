@@ -5,11 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/rules-img/rules_img/tools/deploy"
 	"github.com/rules-img/rules_img/tools/push"
-	"github.com/rules-img/rules_img/tools/stamp"
 )
 
 // targetFlags are the run-time overrides of push targets.
@@ -172,7 +170,7 @@ func runDeploy(args []string) error {
 			}
 			pushes++
 		case "load":
-			if err := loads.one(ctx, spec, config); err != nil {
+			if err := loads.one(ctx, spec, config, op.Strategy); err != nil {
 				return fmt.Errorf("%s: %w", op.Label, err)
 			}
 			loaded++
@@ -212,36 +210,4 @@ func readTags(tags []string, tagsFile, root, workspace string) ([]string, error)
 		return deploy.RunfilesPath(root, workspace, short)
 	})
 	return t.Tags, err
-}
-
-// runStamp expands {VAR} in each line of a file from workspace status files.
-func runStamp(args []string) error {
-	fs := flag.NewFlagSet("stamp", flag.ContinueOnError)
-	in := fs.String("in", "", "lines to expand")
-	out := fs.String("out", "", "output: the expanded lines")
-	var status listFlag
-	fs.Var(&status, "status", "workspace status file (repeated; later ones win)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := requireFlags(fs, "in", "out"); err != nil {
-		return err
-	}
-	vars, err := stamp.ReadStatus(status...)
-	if err != nil {
-		return err
-	}
-	data, err := os.ReadFile(*in)
-	if err != nil {
-		return err
-	}
-	var lines []string
-	for _, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
-		expanded, err := stamp.Expand(line, vars)
-		if err != nil {
-			return err
-		}
-		lines = append(lines, expanded)
-	}
-	return os.WriteFile(*out, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
 }

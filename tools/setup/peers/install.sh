@@ -7,6 +7,7 @@
 #
 #   apt, bookworm:  docker-registry apache2-utils busybox-static curl openssl
 #                   jq python3 ca-certificates nginx (Bazel's HTTP cache)
+#                   tzdata g++ file nodejs npm (the examples of e2e/)
 #   apt, -t sid:    containerd runc skopeo umoci   (containerd 2.x: config v3)
 #                   buildbox (buildbox-casd, casupload: a REAPI CAS)
 #                   docker.io (dockerd 25+: the containerd image store; the
@@ -55,6 +56,11 @@ SID_PKGS=(containerd:2.0 runc: skopeo: umoci: docker.io:25 buildbox:)
 # compile with the host's C++ toolchain.
 PLAIN_PKGS+=(tzdata: g++: file:)
 
+# The JS example (e2e/js) builds its Node base from the host's node and runs
+# npm ci at fetch time. npm is asked for by command, not package: NodeSource's
+# nodejs package brings npm itself and conflicts with Debian's.
+PLAIN_PKGS+=(nodejs:)
+
 # missing_pkgs NAME:MIN...: print the names that are not installed at MIN or newer.
 # One dpkg-query for all of them keeps the fast path fast.
 missing_pkgs() {
@@ -92,6 +98,7 @@ apt_install() {
   mapfile -t plain < <(missing_pkgs "${PLAIN_PKGS[@]}")
   mapfile -t sid < <(missing_pkgs "${SID_PKGS[@]}")
   command -v docker >/dev/null || sid+=(docker-cli)
+  command -v npm >/dev/null || plain+=(npm)
   if [ ${#plain[@]} -eq 0 ] && [ ${#sid[@]} -eq 0 ]; then
     say "apt: all packages present"
     return 0
@@ -150,6 +157,7 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
   left=$(missing_pkgs "${PLAIN_PKGS[@]}" "${SID_PKGS[@]}")
   [ -z "$left" ] || die "still missing after apt-get install: $(echo "$left" | tr '\n' ' ')"
   command -v docker >/dev/null || die "no docker client on PATH after installing docker-cli"
+  command -v npm >/dev/null || die "no npm on PATH after installing npm"
   say "apt: done in $(since "$t0") s"
 }
 

@@ -1,0 +1,184 @@
+package pull
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/rules-img/rules_img/generator"
+	"github.com/rules-img/rules_img/tools/blob"
+	"github.com/rules-img/rules_img/tools/registry"
+)
+
+// Kind says at which registry endpoint a digest is read: manifests
+// (indexes included) and blobs (configs, layers) are served apart.
+type Kind string
+
+// Kinds of content.
+const (
+	KindManifest Kind = "manifest"
+	KindBlob     Kind = "blob"
+)
+
+// A Fetcher puts manifests and blobs into a repository, each at its
+// generator.BlobFile path, their bytes checked against their digests.
+type Fetcher interface {
+	// Fetch makes sure that every digest is in the repository. Digests
+	// already there are left as they are.
+	Fetch(kind Kind, digests []string) error
+}
+
+// Need is a download that Bazel's downloader is still to do.
+type Need struct {
+	Kind   Kind   `json:"kind"`
+	Digest string `json:"digest"`
+	// Path is where to put it, relative to the repository.
+	Path string `json:"path"`
+}
+
+// MissingError lists what a Downloaded fetcher lacks. The repository rule
+// downloads it and runs the img tool again; each run gets one step
+// further (the index, its manifests, their configs, the layers), so a
+// pull takes a few rounds.
+type MissingError struct {
+	Needs []Need
+}
+
+func (e *MissingError) Error() string {
+	return fmt.Sprintf("%d manifests or blobs are still to be downloaded, the first %s", len(e.Needs), e.Needs[0].Digest)
+}
+
+// FromRegistries downloads from the registries, mirrors first: the img
+// tool's downloader.
+func FromRegistries(c *registry.Client, sources []registry.Source, repo string) Fetcher {
+	return registryFetcher{c: c, sources: sources, repo: repo}
+}
+
+// Downloaded takes the files that Bazel's downloader put into the
+// repository, and fails with a *MissingError naming those it lacks.
+func Downloaded(repo string) Fetcher { return downloaded{repo: repo} }
+
+type registryFetcher struct {
+	c       *registry.Client
+	sources []registry.Source
+	repo    string
+}
+
+func (r registryFetcher) Fetch(kind Kind, digests []string) error {
+	for _, d := range unique(digests) {
+		path := filepath.Join(r.repo, generator.BlobFile(d))
+		if exists(path) {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		var err error
+		switch kind {
+		case KindManifest:
+			err = r.manifest(d, path)
+		case KindBlob:
+			err = r.blob(d, path)
+		default:
+			err = fmt.Errorf("unknown kind %q", kind)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r registryFetcher) manifest(digest, path string) error {
+	desc, _, err := r.c.Manifest(r.sources, digest)
+	if err != nil {
+		return err
+	}
+	return blob.WriteFileAtomic(path, desc.Manifest)
+}
+
+// blob streams the blob to a temporary file, renamed once its digest
+// matched.
+func (r registryFetcher) blob(digest, path string) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	_, err = r.c.Blob(r.sources, digest, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+type downloaded struct{ repo string }
+
+func (d downloaded) Fetch(kind Kind, digests []string) error {
+	var needs []Need
+	for _, digest := range unique(digests) {
+		path := generator.BlobFile(digest)
+		if !exists(filepath.Join(d.repo, path)) {
+			needs = append(needs, Need{Kind: kind, Digest: digest, Path: path})
+		}
+	}
+	if len(needs) > 0 {
+		return &MissingError{Needs: needs}
+	}
+	return nil
+}
+
+// readVerified reads a fetched manifest or config and checks its digest.
+func readVerified(repo, digest string) ([]byte, error) {
+	data, err := os.ReadFile(filepath.Join(repo, generator.BlobFile(digest)))
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(data)
+	if got := "sha256:" + hex.EncodeToString(sum[:]); got != digest {
+		return nil, fmt.Errorf("%s holds %s, not %s", generator.BlobFile(digest), got, digest)
+	}
+	return data, nil
+}
+
+// dirReader reads what a Fetcher put into the repository, for lock.FromRoot.
+type dirReader string
+
+func (r dirReader) Manifest(digest string) ([]byte, error) { return readVerified(string(r), digest) }
+func (r dirReader) Blob(digest string) ([]byte, error)     { return readVerified(string(r), digest) }
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+func unique(digests []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, d := range digests {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// sourceStrings renders registry/repository places for layer metadata.
+func sourceStrings(sources []registry.Source) []string {
+	var out []string
+	for _, s := range sources {
+		out = append(out, s.String())
+	}
+	return out
+}
