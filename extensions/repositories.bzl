@@ -99,7 +99,8 @@ def _pull_impl(rctx):
 
 pull = repository_rule(
     implementation = _pull_impl,
-    doc = """A base image from a registry, pinned by digest.
+    doc = """A base image from a registry: by `digest` (reproducible), or by `tag`, resolved when
+the repository is fetched with a warning that gives the digest to pin.
 
 `@NAME` is the image: for an index, an index of the platforms taken (see
 `platforms`), which `image_manifest(base = ...)` picks the target

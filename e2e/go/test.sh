@@ -132,7 +132,7 @@ check_eq "go: the rewritten tarball is zstd" "application/vnd.oci.image.layer.v1
   "$(jq -r .mediaType bazel-bin/tar_layer_zstd.layer.json 2>&1)"
 check "go: umoci unpack accepts the image with both tarball layers" \
   umoci unpack --rootless --image bazel-bin/image_with_tars.oci_layout:latest "$work/bundle-tars"
-check_eq "go: deduplicate stored the copy once, as a hardlink" "2" \
+check_eq "go: optimize stored the copy once, as a hardlink" "2" \
   "$(stat -c %h "$work/bundle-tars/rootfs/opt/greeting/copy.txt" 2>&1)"
 check_fails "go: layer_from_tar refuses a symlink that leaves the image root, naming the entry" \
   'entry "etc/escape": symlink to "../../../etc/shadow" leaves the image root' \

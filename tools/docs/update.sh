@@ -62,6 +62,7 @@ rm "$gen/settings.query" "$gen/bazel.log"
       settings.md) echo "- [settings](settings.md): \`--@rules_img//img/settings:*\` flags" ;;
       img_tool.md) echo "- [$page](img_tool.md): \`@rules_img//toolchains:extensions.bzl\`: $summary" ;;
       toolchain.md) echo "- [$page](toolchain.md): \`@rules_img//toolchains:toolchain.bzl\`: $summary" ;;
+      toolchain_repositories.md) echo "- [$page](toolchain_repositories.md): \`@rules_img//toolchains:repositories.bzl\`: $summary" ;;
       *) echo "- [$page]($page): \`@rules_img//img:${page%.md}.bzl\`: $summary" ;;
     esac
   done

@@ -13,7 +13,7 @@ import (
 // ("docker.io/library/app:dev"), as Docker itself spells them.
 func Names(tags []string) ([]string, error) {
 	if len(tags) == 0 {
-		return nil, fmt.Errorf("no tag to load the image as: set tag, tags or tag_file on the rule, or pass --tag NAME:TAG")
+		return nil, fmt.Errorf("no tag to load the image as: set tag, tag_list or tag_file on the rule, or pass --tag NAME:TAG")
 	}
 	var names []string
 	seen := map[string]bool{}

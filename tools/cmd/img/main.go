@@ -19,7 +19,7 @@ var subcommands = map[string]subcommand{
 	"index":       {runIndex, "write an image index and its descriptor from manifest descriptors"},
 	"tar-layer":   {runTarLayer, "check an existing tar and describe it as a layer, or write it anew"},
 	"generate":    {runGenerate, "plan the repositories of the images module extension"},
-	"fetch-image": {runFetchImage, "download one platform's manifest and config, verified"},
+	"fetch-image": {runFetchImage, "download an index or a platform's manifest and config, verified"},
 	"fetch-blob":  {runFetchBlob, "download one blob, verified"},
 	"pull-repo":   {runPullRepo, "fill a repository of the pull repository rule"},
 	"lock":        {runLock, "update or check the images lockfile"},

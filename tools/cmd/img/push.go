@@ -204,7 +204,7 @@ func readPushConfig(path, root, workspace string) (push.Config, push.Target, err
 }
 
 // readTags adds the lines of tagsFile (a runfiles short path, or "") to
-// tags, and checks that stamping left no {VAR} in them.
+// tags.
 func readTags(tags []string, tagsFile, root, workspace string) ([]string, error) {
 	t, err := push.Config{Tags: tags, TagsFile: tagsFile}.Target(nil, func(short string) string {
 		return deploy.RunfilesPath(root, workspace, short)
