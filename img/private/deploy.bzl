@@ -2,7 +2,7 @@
 image's files as runfiles paths (for `bazel run`), or as exec paths (for an
 action)."""
 
-load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
+load(":providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo")
 load(":settings.bzl", "SettingValueInfo")
 load(":templates.bzl", "expand_templates")
 
@@ -196,8 +196,8 @@ def deploy_operation(ctx, kind, data, templates):
         repository); the tags are added here.
 
     Returns:
-      struct(launcher, runfiles, metadata_runfiles (runfiles without the
-      layer blobs), spec, config, tool, tag_file).
+      struct(kind, launcher, runfiles, metadata_runfiles (runfiles without
+      the layer blobs), spec, config, tool, tag_file).
     """
     tool = ctx.toolchains[_TOOLCHAIN].imgtool.executable
     image = deploy_spec(ctx, ctx.attr.image)
@@ -219,6 +219,7 @@ def deploy_operation(ctx, kind, data, templates):
     ])
     base = ctx.runfiles(files = [tool, spec, config] + ([tag_file] if tag_file else []))
     return struct(
+        kind = kind,
         launcher = launcher,
         runfiles = base.merge(image.runfiles),
         metadata_runfiles = base.merge(image.metadata_runfiles),
@@ -226,4 +227,25 @@ def deploy_operation(ctx, kind, data, templates):
         config = config,
         tool = tool,
         tag_file = tag_file,
+    )
+
+def deploy_info(op, strategy, runfiles):
+    """The DeployInfo of a push or load, for multi_deploy.
+
+    Args:
+      op: what deploy_operation returned.
+      strategy: the strategy the target resolved.
+      runfiles: the runfiles that strategy needs.
+
+    Returns:
+      DeployInfo.
+    """
+    return DeployInfo(
+        kind = op.kind,
+        spec = op.spec,
+        config = op.config,
+        runfiles = runfiles,
+        strategy = strategy,
+        eager_runfiles = op.runfiles,
+        lazy_runfiles = op.metadata_runfiles,
     )

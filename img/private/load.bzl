@@ -1,7 +1,7 @@
 """The image_load rule: `bazel run` loads an image into a local daemon."""
 
-load(":deploy.bzl", "deploy_operation", "deploy_spec", "image_tags", "remote_cache_setting")
-load(":providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo", "platform_string")
+load(":deploy.bzl", "deploy_info", "deploy_operation", "deploy_spec", "image_tags", "remote_cache_setting")
+load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo", "platform_string")
 load(":settings.bzl", "SettingValueInfo")
 load(":templates.bzl", "expand_templates", "template_attrs")
 
@@ -84,15 +84,7 @@ def _image_load_impl(ctx):
     return [
         DefaultInfo(executable = op.launcher, runfiles = runfiles),
         OutputGroupInfo(tarball = depset([_tarball_action(ctx, op.tool)])),
-        DeployInfo(
-            kind = "load",
-            spec = op.spec,
-            config = op.config,
-            runfiles = runfiles,
-            strategy = strategy,
-            eager_runfiles = op.runfiles,
-            lazy_runfiles = op.metadata_runfiles,
-        ),
+        deploy_info(op, strategy, runfiles),
     ]
 
 image_load = rule(

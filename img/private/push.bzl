@@ -1,7 +1,7 @@
 """The image_push rule: `bazel run` pushes an image to a registry."""
 
-load(":deploy.bzl", "deploy_operation", "remote_cache_setting")
-load(":providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo")
+load(":deploy.bzl", "deploy_info", "deploy_operation", "remote_cache_setting")
+load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
 load(":push_bes.bzl", "bes_outputs")
 load(":settings.bzl", "SettingValueInfo")
 load(":templates.bzl", "template_attrs")
@@ -60,15 +60,7 @@ def _image_push_impl(ctx):
             # bes: a BES server pushes after `bazel build`, from these files.
             files = bes_outputs(ctx, op) if strategy == "bes" else None,
         ),
-        DeployInfo(
-            kind = "push",
-            spec = op.spec,
-            config = op.config,
-            runfiles = runfiles,
-            strategy = strategy,
-            eager_runfiles = op.runfiles,
-            lazy_runfiles = op.metadata_runfiles,
-        ),
+        deploy_info(op, strategy, runfiles),
     ]
 
 image_push = rule(
