@@ -73,12 +73,14 @@ type Variant struct {
 }
 
 // Variants in table order: single-stream gzip (compression_jobs=1), pgzip
-// on 2 goroutines, zstd, and eStargz; all at their default levels.
+// on 2 goroutines, zstd, eStargz and zstd:chunked (zstd with estargz
+// enabled); all at their default levels.
 var Variants = []Variant{
 	{"gzip", compress.Options{Algorithm: compress.Gzip, Level: compress.DefaultLevel, Jobs: 1}},
 	{"pgzip2", compress.Options{Algorithm: compress.Gzip, Level: compress.DefaultLevel, Jobs: 2}},
 	{"zstd", compress.Options{Algorithm: compress.Zstd, Level: compress.DefaultLevel, Jobs: 0}},
 	{"estargz", compress.Options{Algorithm: compress.Gzip, Level: compress.DefaultLevel, EStargz: true}},
+	{"zstdchunked", compress.Options{Algorithm: compress.Zstd, Level: compress.DefaultLevel, EStargz: true}},
 }
 
 // RulesImgWith is RulesImg with the given compression options. Like the

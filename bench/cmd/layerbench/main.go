@@ -3,7 +3,7 @@
 // /usr/bin/time -v. With -gen it only makes sure the corpus exists.
 //
 //	layerbench -dir DIR -compress gzip|zstd|none [-impl rules_img|baseline] [-out BLOB]
-//	layerbench -dir DIR -variant gzip|pgzip2|zstd|estargz [-out BLOB]   (rules_img, see bench.Variants)
+//	layerbench -dir DIR -variant gzip|pgzip2|zstd|estargz|zstdchunked [-out BLOB]   (rules_img, see bench.Variants)
 //	layerbench -gen   (corpus from IMG_BENCH_CORPUS, IMG_BENCH_BYTES, IMG_BENCH_DUPS)
 package main
 

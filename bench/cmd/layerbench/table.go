@@ -92,6 +92,7 @@ func runTable() error {
 		pair("zstd", mixed, "zstd"),
 		pair("none", mixed, "none"),
 		{name: "estargz (vs gzip)", c: mixed, rounds: rounds, ours: []string{"-variant", "estargz"}, baseFrom: "gzip"},
+		{name: "zstd:chunked (vs zstd)", c: mixed, rounds: rounds, ours: []string{"-variant", "zstdchunked"}, baseFrom: "zstd"},
 		pair("gzip, 30% dups", dups, "gzip"),
 		pair("zstd, 30% dups", dups, "zstd"),
 		pair("none, 30% dups", dups, "none"),
