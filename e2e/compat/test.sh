@@ -40,7 +40,7 @@ make_base() {
 base_digest=$(make_base) || { fail "compat: push the base index" "$base_digest"; finish; }
 
 cp -r . "$ws" && rm -f "$ws/test.sh"
-sed -i "s#REGISTRY_UNDER_TEST#$REGISTRY#; s#DIGEST_UNDER_TEST#$base_digest#; s#path = \"../..\"#path = \"$REPO_ROOT\"#" "$ws/MODULE.bazel"
+sed -i "s#REGISTRY_UNDER_TEST#$REGISTRY#; s#DIGEST_UNDER_TEST#$base_digest#g; s#path = \"../..\"#path = \"$REPO_ROOT\"#" "$ws/MODULE.bazel"
 cat >>"$ws/.bazelrc" <<RC
 try-import $REPO_ROOT/.bazel-offline/offline.bazelrc
 build --disk_cache=~/.cache/rules_img/bazel-disk-cache
@@ -72,6 +72,14 @@ check "compat: skopeo reads the oci_tarball of the image" \
   skopeo inspect "oci-archive:$bin/app.oci_layout.tar:latest"
 check "compat: skopeo reads the oci_tarball of the index" \
   skopeo inspect --raw "oci-archive:$bin/app_index.oci_layout.tar:latest"
+
+# A shallow base: its layers are not in the build, so a layout needs the setting.
+check_fails "compat: an OCI layout on a shallow base names the setting that allows it" \
+  "shallow_oci_layout=i_know_what_i_am_doing" bazel build //:app_shallow --output_groups=oci_layout
+check "compat: with shallow_oci_layout=i_know_what_i_am_doing the layout is written" \
+  bazel build //:app_shallow --output_groups=oci_layout --@rules_img//img/settings:shallow_oci_layout=i_know_what_i_am_doing
+check_eq "compat: that layout holds the manifest, the config and the app layer, no base layer" "3" \
+  "$(ls "$bin/app_shallow.oci_layout/blobs/sha256" 2>/dev/null | wc -l)"
 
 # Layers, judged from the blobs with standard tools.
 blob() { echo "$bin/app.oci_layout/blobs/sha256/${1#sha256:}"; }
