@@ -26,6 +26,9 @@ cat >"$ws/.bazelrc" <<RC
 try-import $REPO_ROOT/.bazel-offline/offline.bazelrc
 build --disk_cache=~/.cache/rules_img/bazel-disk-cache
 build --remote_download_outputs=all
+# The e2e_distroless module lives in this checkout, maybe under /tmp, which
+# the sandbox would hide behind its own empty /tmp.
+build --noincompatible_sandbox_hermetic_tmp
 RC
 cd "$ws"
 bz() { bazel --output_base="$work/ob" "$@"; }
