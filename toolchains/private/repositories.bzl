@@ -45,6 +45,13 @@ def _download_tool(rctx, url, sha256, os, where):
         fail("img toolchain: cannot download %s, the url of %s. Check the url, or the network." % (url, where))
     rctx.file("BUILD.bazel", _TOOL_BUILD.format(binary = binary))
 
+def _module_path(rctx, root):
+    """The module path that go.mod declares."""
+    for line in rctx.read(root.get_child("go.mod")).splitlines():
+        if line.startswith("module "):
+            return line[len("module "):].strip()
+    fail("img toolchain: %s/go.mod declares no module" % root)
+
 def _build_tool(rctx):
     root = rctx.path(Label("//:go.mod")).dirname
     go = rctx.which("go")
@@ -53,20 +60,46 @@ def _build_tool(rctx):
               "source needs Go 1.26 or newer on PATH. Install Go, or use a lockfile of prebuilt binaries " +
               "that lists this machine."))
 
-    # Rebuild when the tool's sources change.
-    rctx.watch_tree(root.get_child("tools"))
+    # Rebuild when the tool's sources change: every package of this module
+    # that the img binary imports (generator/ and templates/ too), as Go
+    # itself lists them.
+    go_env = {
+        "CGO_ENABLED": "0",
+        "GOFLAGS": "-mod=readonly -trimpath -buildvcs=false",
+        "GOTOOLCHAIN": "local",
+        "GOWORK": "off",
+    }
+
+    # One line per package of this module: its import path, then its Go
+    # and embedded files. (Dir would be the symlink-resolved path.)
+    deps = rctx.execute(
+        [go, "list", "-deps", "-f", "{{if and .Module .Module.Main}}{{.ImportPath}} {{join .GoFiles \" \"}} {{join .EmbedFiles \" \"}}{{end}}", "./tools/cmd/img"],
+        working_directory = str(root),
+        environment = go_env,
+        timeout = 600,
+        quiet = True,
+    )
+    if deps.return_code != 0:
+        fail("img toolchain: `go list -deps ./tools/cmd/img` in %s failed:\n%s" % (root, deps.stderr))
+    module = _module_path(rctx, root)
+    for line in deps.stdout.splitlines():
+        fields = line.split(" ")
+        if not fields[0].startswith(module + "/"):
+            continue
+        package = str(root) + "/" + fields[0][len(module) + 1:]
+
+        # Files, not trees: Bazel 7 keeps only watched files in the
+        # repository's marker, so only they survive a server restart.
+        for name in fields[1:]:
+            if name:
+                rctx.watch(package + "/" + name)
     rctx.watch(root.get_child("go.mod"))
     rctx.watch(root.get_child("go.sum"))
     binary = _binary_name(rctx.os.name)
     result = rctx.execute(
         [go, "build", "-o", rctx.path(binary), "./tools/cmd/img"],
         working_directory = str(root),
-        environment = {
-            "CGO_ENABLED": "0",
-            "GOFLAGS": "-mod=readonly -trimpath -buildvcs=false",
-            "GOTOOLCHAIN": "local",
-            "GOWORK": "off",
-        },
+        environment = go_env,
         timeout = 1800,
         quiet = True,
     )
