@@ -3,9 +3,11 @@
 # bazel-stardoc ships it as a prebuilt jar; running it through stardoc's
 # java_binary would need Bazel's java_tools, which offline machines lack.
 set -euo pipefail
-# stardoc~ with Bazel 7, stardoc+ with Bazel 8.
-jar=$(ls "$0".runfiles/stardoc[~+]/stardoc/renderer_prebuilt.jar 2>/dev/null | head -n1)
-[ -n "$jar" ] || { echo "renderer.sh: no renderer_prebuilt.jar in the runfiles of $0 (Debian's bazel-stardoc provides it)" >&2; exit 1; }
+# The jar is in stardoc's repository, under the canonical name that the
+# runfiles' repository mapping gives for the main repository's "stardoc".
+stardoc=$(awk -F, '$1 == "" && $2 == "stardoc" { print $3; exit }' "$0.runfiles/_repo_mapping" 2>/dev/null || true)
+jar=$0.runfiles/$stardoc/stardoc/renderer_prebuilt.jar
+[ -n "$stardoc" ] && [ -f "$jar" ] || { echo "renderer.sh: no renderer_prebuilt.jar in the runfiles of $0 (Debian's bazel-stardoc provides it)" >&2; exit 1; }
 out=
 for a in "$@"; do
   case $a in --output=*) out=${a#--output=} ;; esac

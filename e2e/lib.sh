@@ -10,11 +10,21 @@ PEERS_TOOLS=${RULES_IMG_PEERS_TOOLS:-/var/tmp/rules-img-peers}
 export PATH="$PEERS_TOOLS/bin:$PATH"
 E2E_FAILED=0
 
+# tools/test.sh runs the tests twice. In its second pass IMG_E2E_PASS names
+# the pass, which prefixes the name of every result, and IMG_E2E_BAZELRC is
+# an rc file (tools/setup/bazel8.bazelrc) that every bazel command reads
+# after the workspace's .bazelrc: e2e/bin/bazel adds it.
+E2E_PASS=${IMG_E2E_PASS:+$IMG_E2E_PASS: }
+if [ -n "${IMG_E2E_BAZELRC:-}" ]; then
+  IMG_E2E_BAZELRC=$(readlink -f "$IMG_E2E_BAZELRC")
+  export IMG_E2E_BAZELRC PATH="$E2E_ROOT/bin:$PATH"
+fi
+
 # pass NAME / fail NAME DETAIL: record one result.
-pass() { printf 'PASS\t%s\n' "$1" >>"$IMG_TEST_RESULTS"; printf 'PASS: %s\n' "$1"; }
+pass() { printf 'PASS\t%s%s\n' "$E2E_PASS" "$1" >>"$IMG_TEST_RESULTS"; printf 'PASS: %s%s\n' "$E2E_PASS" "$1"; }
 fail() {
-  printf 'FAIL\t%s\n' "$1" >>"$IMG_TEST_RESULTS"
-  printf 'FAIL: %s\n' "$1"
+  printf 'FAIL\t%s%s\n' "$E2E_PASS" "$1" >>"$IMG_TEST_RESULTS"
+  printf 'FAIL: %s%s\n' "$E2E_PASS" "$1"
   [ -z "${2:-}" ] || printf '%s\n' "$2" | tail -n 30 | sed 's/^/    /'
   E2E_FAILED=1
 }
@@ -43,6 +53,25 @@ check_eq() {
   if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "want: $2
 got:  $3"; fi
 }
+
+# Canonical repository names are Bazel's to choose, and Bazel 7 and 8 form
+# them differently: tests find repositories through these, never by
+# spelling one.
+#
+# repo_name NAME [FROM]: the canonical name of the repository that the
+# repository FROM (a canonical name; by default the main repository) sees as
+# NAME, or nothing.
+repo_name() { bazel mod dump_repo_mapping "${2:-}" 2>/dev/null | jq -r --arg n "$1" '.[$n] // empty'; }
+
+# repo_path NAME [FROM]: that repository's directory under the output base.
+# Fails, printing nothing, when FROM sees no NAME.
+repo_path() {
+  local name
+  name=$(repo_name "$@") && [ -n "$name" ] && echo "$(bazel info output_base 2>/dev/null)/external/$name"
+}
+
+# repo_dir QUERY: the directory of the package of the first target QUERY names.
+repo_dir() { bazel query "$1" --output=location 2>/dev/null | sed -n '1s#/BUILD\(\.bazel\)\?:.*##p'; }
 
 # containerd_up DIR: a private containerd; stopped by the EXIT trap.
 containerd_up() {

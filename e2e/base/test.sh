@@ -68,8 +68,6 @@ build --action_env=SSL_CERT_FILE --action_env=DOCKER_CONFIG --action_env=IMG_CRE
 RC
 cd "$ws"
 
-# repo_dir QUERY: the directory of the repository of the target QUERY names.
-repo_dir() { bazel query "$1" --output=location 2>/dev/null | sed -n '1s#/BUILD.bazel:.*##p'; }
 # blob_gets LOG DIGESTS: how many GETs of those blobs of e2e/base LOG has.
 blob_gets() { grep -a -c -F -f <(sed 's#^#GET /v2/e2e/base/blobs/#' <<<"$2") "$1"; }
 # blobs_ok DIR DIGESTS: each blob is in DIR/blobs/sha256, with its digest.
@@ -208,16 +206,6 @@ check "base: the copy validates on the other registry" \
 check_fails "base: a platform the base lacks lists the ones it has" \
   "linux/amd64, linux/arm64" \
   bazel build //:app --platforms=//:linux_s390x
-
-# Bazel 8's "+" in canonical names: the pull rule still names its target
-# after the name it was given.
-check "base: --incompatible_use_plus_in_repo_names: the pull rule's targets keep their names" \
-  bazel build --incompatible_use_plus_in_repo_names //:app_on_pull //:app_on_mirrored @base_by_digest//:linux_amd64
-plus_dir=$(bazel query --incompatible_use_plus_in_repo_names @base_by_digest//:base_by_digest --output=location 2>/dev/null | sed -n '1s#/BUILD.bazel:.*##p')
-case $(basename "$plus_dir") in
-  *+*) pass "base: --incompatible_use_plus_in_repo_names: @base_by_digest//:base_by_digest, in a repository named with +" ;;
-  *) fail "base: --incompatible_use_plus_in_repo_names: @base_by_digest//:base_by_digest, in a repository named with +" "$plus_dir" ;;
-esac
 
 # Auth: the TLS registry through the credential helper, then Docker's config.
 check "base: a TLS + htpasswd registry through a credential helper" bazel build //:app_tls --output_groups=+oci_layout

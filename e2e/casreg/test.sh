@@ -4,9 +4,19 @@
 #   cas_registry: `bazel run` of a push target writes only the manifest to
 #     our cas-registry, which serves the blobs from nginx; crane and skopeo
 #     pull it and validate it (crane validate --remote, umoci unpack).
+#   cas_registry on a shared network (issue 15): a second cas-registry needs
+#     credentials (htpasswd, a token) for writes; crane and skopeo push with
+#     them and are refused (401) without; a manifest that names a layer with
+#     another size is refused and the good image still validates; a blob is
+#     served only in repositories that have it; one client cannot take all
+#     upload sessions.
 #   bes: `bazel build --bes_backend` of a push target; our BES server pushes
 #     the image to a distribution registry from the cache. Nobody runs the
-#     push target.
+#     push target. The server admits Bazel by a bearer token (--bes_header)
+#     and pushes only to the repositories of its --allow_push list. (Bazel
+#     talks grpc:// to it: this Bazel's JDK cannot do the ALPN of grpcs://.
+#     A second instance serves TLS and mTLS with certificates made here by
+#     openssl, and openssl s_client connects to it.)
 # KEEP=1 keeps the work directory (logs, registry data) for a look afterwards.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -47,12 +57,47 @@ server() {
 (cd "$REPO_ROOT" && go build -o "$work/bin/" ./tools/cmd/cas-registry ./tools/cmd/bes) || { fail "casreg: build the servers"; finish; }
 server cas-registry --dir "$work/casreg-data" --remote_cache "$HTTP_CACHE_URL"
 CASREG=$ADDR
-server bes --remote_cache "$HTTP_CACHE_URL"
+dead=127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
+# A CA made here, a server certificate of it for 127.0.0.1, a client
+# certificate; and the bearer token.
+pki=$work/pki
+mkdir -p "$pki"
+if ! err=$( (cd "$pki" &&
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=e2e-ca -keyout ca.key -out ca.pem &&
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 -keyout bes.key -out bes.csr &&
+  printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >bes.ext &&
+  openssl x509 -req -in bes.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile bes.ext -out bes.pem &&
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=ci -keyout ci.key -out ci.csr &&
+  printf 'extendedKeyUsage=clientAuth\n' >ci.ext &&
+  openssl x509 -req -in ci.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile ci.ext -out ci.pem) 2>&1); then
+  fail "casreg: make the BES server's certificates" "$err"
+  finish
+fi
+token=$(openssl rand -hex 24)
+printf '# e2e\n%s\n' "$token" >"$work/bes.tokens"
+server bes --remote_cache "$HTTP_CACHE_URL" --tokens_file "$work/bes.tokens" --allow_push "$REGISTRY/e2e" --allow_push "$dead/e2e"
 BES=$ADDR
+# What Bazel needs to stream its events to the server.
+bes_flags=(--bes_backend="grpc://$BES" "--bes_header=Authorization=Bearer $token")
+
+# The server refuses to listen on every interface without authentication,
+# and names the flags to add.
+check_fails "casreg: BES: no authentication on 0.0.0.0 is refused" "Add --tokens_file or --client_ca" \
+  "$work/bin/bes" --addr 0.0.0.0:0 --remote_cache "$HTTP_CACHE_URL"
+# TLS and mTLS, with openssl's certificates and client.
+"$work/bin/bes" --addr 127.0.0.1:0 --addr_file "$work/bes-tls.addr" --remote_cache "$HTTP_CACHE_URL" \
+  --tls_cert "$pki/bes.pem" --tls_key "$pki/bes.key" --client_ca "$pki/ca.pem" 2>"$work/bes-tls.log" &
+servers+=($!)
+for _ in $(seq 200); do [ -s "$work/bes-tls.addr" ] && break; sleep 0.05; done
+BES_TLS=$(cat "$work/bes-tls.addr" 2>/dev/null)
+tls_client() { openssl s_client -connect "$BES_TLS" -alpn h2 -CAfile "$pki/ca.pem" -verify_return_error -verify_ip 127.0.0.1 "$@" </dev/null 2>&1; }
+check "casreg: BES: TLS with the certificate openssl made, and a client certificate" \
+  grep -q "Verify return code: 0 (ok)" <<<"$(tls_client -cert "$pki/ci.pem" -key "$pki/ci.key")"
+check_fails "casreg: BES: mTLS refuses a client without a certificate" "certificate required" tls_client -ign_eof
 
 cp -r . "$ws" && rm -f "$ws/test.sh" && cp /bin/busybox "$ws/busybox"
 sed -i "s#path = \"../..\"#path = \"$REPO_ROOT\"#" "$ws/MODULE.bazel"
-dead=127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 sed -i "s#BES_REGISTRY#$REGISTRY#; s#DEAD_REGISTRY#$dead#" "$ws/BUILD.bazel"
 cat >"$ws/.bazelrc" <<EOF
 try-import $REPO_ROOT/.bazel-offline/offline.bazelrc
@@ -70,7 +115,7 @@ unset IMG_REAPI_ENDPOINT IMG_CREDENTIAL_HELPER
 
 # The first build fills the cache; after a clean, the rebuild is all
 # remote cache hits, and with --remote_download_minimal no layer comes here.
-check "casreg: bazel build fills the HTTP cache" bazel build //:push_cas //:push_bes //:push_multi_cas //:push_multi_bes
+check "casreg: bazel build fills the HTTP cache" bazel build //:push_cas //:push_bes //:push_multi_cas //:push_multi_bes //:push_unauth_bes //:push_denied_bes
 bazel clean >/dev/null 2>&1
 check "casreg: bazel build again, from the cache" bazel build //:push_cas //:push_multi_cas
 out_dir=$(bazel info output_path 2>/dev/null)
@@ -122,6 +167,62 @@ check_eq "casreg: a bad digest is DIGEST_INVALID" "400 DIGEST_INVALID" "$(api "h
 check_eq "casreg: a manifest comes with its media type and digest" "200 application/vnd.oci.image.manifest.v1+json $digest" \
   "$(api "http://$CASREG/v2/e2e/casreg/manifests/v1") $(header content-type) $(header docker-content-digest)"
 
+# Issue 15: servers safe on a shared network.
+check_fails "casreg: no credentials on a non-loopback address is refused" "not a loopback address" \
+  "$work/bin/cas-registry" --addr 0.0.0.0:0 --dir "$work/casreg-open" --remote_cache "$HTTP_CACHE_URL"
+htpasswd -Bbc "$work/htpasswd" ci s3cret >/dev/null 2>&1
+token=tok-$RANDOM$RANDOM$RANDOM
+printf '# CI\nbazel-ci %s\n' "$token" >"$work/tokens"
+cp "$work/bin/cas-registry" "$work/bin/cas-registry-auth"
+server cas-registry-auth --dir "$work/casreg-auth" --remote_cache "$HTTP_CACHE_URL" --htpasswd "$work/htpasswd" --tokens_file "$work/tokens"
+AUTH=$ADDR
+mkdir -p "$work/anon" "$work/creds"
+printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$AUTH" "$(printf ci:s3cret | base64)" >"$work/creds/config.json"
+anon() { DOCKER_CONFIG=$work/anon "$@"; }
+withcreds() { DOCKER_CONFIG=$work/creds "$@"; }
+check_fails "casreg: auth: crane push without credentials is refused (401)" "UNAUTHORIZED: writes need credentials" \
+  anon crane copy --insecure "$CASREG/e2e/casreg:latest" "$AUTH/team/app:prod"
+check_fails "casreg: auth: skopeo push without credentials is refused" "nauthorized" \
+  anon skopeo copy --src-tls-verify=false --dest-tls-verify=false "docker://$CASREG/e2e/casreg:latest" "docker://$AUTH/team/app:prod"
+check_eq "casreg: auth: an anonymous tag PUT is 401 with a Basic challenge" '401 UNAUTHORIZED Basic realm="cas-registry"' \
+  "$(api -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary @/dev/null "http://$AUTH/v2/team/app/manifests/prod") $(code) $(header www-authenticate)"
+check "casreg: auth: crane pushes with htpasswd credentials" \
+  withcreds crane copy --insecure "$CASREG/e2e/casreg:latest" "$AUTH/team/app:prod"
+check "casreg: auth: skopeo pushes with a token as password" \
+  anon skopeo copy --src-tls-verify=false --dest-tls-verify=false --dest-creds "bazel-ci:$token" \
+  "docker://$CASREG/e2e/casreg:latest" "docker://$AUTH/team/skopeo:v1"
+check_fails "casreg: auth: skopeo with a wrong password is refused" "authentication required" \
+  anon skopeo copy --src-tls-verify=false --dest-tls-verify=false --dest-creds "ci:wrong" \
+  "docker://$CASREG/e2e/casreg:latest" "docker://$AUTH/team/app:other"
+check_eq "casreg: auth: the pushed image is what Bazel built" "$digest" "$(anon crane digest --insecure "$AUTH/team/app:prod" 2>&1)"
+check "casreg: auth: anonymous reads: crane validate --remote" anon crane validate --insecure --remote "$AUTH/team/app:prod"
+check "casreg: auth: anonymous reads: skopeo copies it" \
+  anon skopeo copy --src-tls-verify=false "docker://$AUTH/team/skopeo:v1" "oci:$work/pulled-auth:latest"
+
+# Point 4: a manifest naming an existing layer with size 5 is refused, in
+# any repository, and the good image still validates.
+api "http://$CASREG/v2/e2e/casreg/manifests/latest" >/dev/null
+jq -c '.layers[0].size = 5' "$work/body" >"$work/evil.json"
+evil() { api -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary @"$work/evil.json" "$@"; }
+check_eq "casreg: a manifest with a wrong layer size is MANIFEST_INVALID" "400 MANIFEST_INVALID" "$(evil "http://$CASREG/v2/attacker/app/manifests/evil") $(code)"
+check_eq "casreg: ... in the good image's own repository too" "400 MANIFEST_INVALID" "$(evil "http://$CASREG/v2/e2e/casreg/manifests/latest") $(code)"
+check_eq "casreg: ... and from a user with credentials" "400 MANIFEST_INVALID" "$(evil -u ci:s3cret "http://$AUTH/v2/team/evil/manifests/evil") $(code)"
+check "casreg: after the size attack, crane validate --remote accepts the good image" crane validate --insecure --remote "$CASREG/e2e/casreg:latest"
+check "casreg: after the size attack, skopeo copies the good image" \
+  skopeo copy --src-tls-verify=false "docker://$CASREG/e2e/casreg:latest" "oci:$work/pulled-after:latest"
+check "casreg: after the size attack, the authenticated registry's copy validates" anon crane validate --insecure --remote "$AUTH/team/app:prod"
+
+# Point 5: knowing a hash does not make a blob readable.
+check_eq "casreg: a layer is not served in a repository that lacks it" "404 BLOB_UNKNOWN" \
+  "$(api "http://$CASREG/v2/attacker/any/blobs/$busybox") $(code)"
+
+# Point 6: one client's upload sessions do not take the others'.
+for _ in $(seq 64); do curl -s -o /dev/null -u ci:s3cret -X POST "http://$AUTH/v2/team/app/blobs/uploads/"; done
+check_eq "casreg: a client past its share of upload sessions gets 429" "429 TOOMANYREQUESTS" \
+  "$(api -u ci:s3cret -X POST "http://$AUTH/v2/team/app/blobs/uploads/") $(code)"
+check_eq "casreg: another client still gets a session" "202" \
+  "$(api -H "Authorization: Bearer $token" -X POST "http://$AUTH/v2/team/app/blobs/uploads/")"
+
 # A blob the cache lacks cannot be pushed: this registry stores no blob.
 printf 'not in the cache %s\n' "$RANDOM" >"$work/extra.txt" && tar -C "$work" -cf "$work/extra.tar" extra.txt
 check_fails "casreg: a push of a blob the cache lacks is refused" "is not in the remote cache" \
@@ -130,7 +231,7 @@ check_fails "casreg: a push of a blob the cache lacks is refused" "is not in the
 # bes: `bazel build` streams its events to our server, which pushes the
 # image to the distribution registry; nobody runs the push target.
 check "casreg: bazel build --bes_backend of the bes push targets" \
-  bazel build //:push_bes //:push_multi_bes --bes_backend="grpc://$BES"
+  bazel build //:push_bes //:push_multi_bes "${bes_flags[@]}"
 for _ in $(seq 120); do
   crane digest --insecure "$REGISTRY/e2e/bes:latest" >/dev/null 2>&1 &&
     crane digest --insecure "$REGISTRY/e2e/bes-multi:latest" >/dev/null 2>&1 && break
@@ -152,11 +253,26 @@ logged() { # logged NAME TEXT: waits up to 30 s for TEXT in the BES log.
   for _ in $(seq 60); do grep -qF "$2" "$work/bes.log" && break; sleep 0.5; done
   if grep -qF "$2" "$work/bes.log"; then pass "$1"; else fail "$1" "$(cat "$work/bes.log")"; fi
 }
-bazel build //:push_dead_bes --bes_backend="grpc://$BES" >/dev/null 2>&1
+bazel build //:push_dead_bes "${bes_flags[@]}" >/dev/null 2>&1
 logged "casreg: BES: a registry that is down is a clear error" "push failed: //:push_dead_bes: registry $dead is not reachable"
-bazel build --keep_going //:push_failed_bes //:broken --bes_backend="grpc://$BES" >/dev/null 2>&1
+bazel build --keep_going //:push_failed_bes //:broken "${bes_flags[@]}" >/dev/null 2>&1
 logged "casreg: BES: a failed build pushes nothing, and says so" "the build failed (exit code 1); 1 push target(s) not pushed"
 check_eq "casreg: BES: the failed build's image is not in the registry" "" "$(crane ls --insecure "$REGISTRY/e2e/failed" 2>/dev/null)"
+
+# BES security: the server admits Bazel only with its token, and pushes
+# only to its allow-list.
+bazel build //:push_denied_bes "${bes_flags[@]}" >/dev/null 2>&1
+logged "casreg: BES: a repository off the allow-list is not pushed, and the log says so" \
+  "push failed: //:push_denied_bes: $REGISTRY/other/denied is not on the server's allow-list (--allow_push"
+check_eq "casreg: BES: nothing was pushed off the allow-list" "" "$(crane ls --insecure "$REGISTRY/other/denied" 2>/dev/null)"
+no_token=("${bes_flags[@]:0:1}" --bes_timeout=60s)
+check_fails "casreg: BES: Bazel without the token reports the refused upload" "UNAUTHENTICATED" \
+  bazel build //:push_unauth_bes "${no_token[@]}"
+check_fails "casreg: BES: Bazel with a wrong token reports the refused upload" "UNAUTHENTICATED" \
+  bazel build //:push_unauth_bes "${no_token[@]}" "--bes_header=Authorization=Bearer not-$token"
+sleep 2
+check_eq "casreg: BES: nothing was pushed for the refused builds" "" "$(crane ls --insecure "$REGISTRY/e2e/unauth" 2>/dev/null)"
+check_eq "casreg: BES: the server saw none of the refused builds' targets" "0" "$(grep -c push_unauth_bes "$work/bes.log")"
 
 # Faults: the cache lost a layer. The cas_registry push fails, naming the
 # digest and the target, and writes no tag; cas-registry answers BLOB_UNKNOWN.

@@ -12,7 +12,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 work=$(mktemp -d /tmp/e2e-lazy.XXXXXX)
 ws=$work/ws
 peers="$REPO_ROOT/tools/setup/peers"
+proxy_pid=
 cleanup() {
+  [ -z "$proxy_pid" ] || kill "$proxy_pid" 2>/dev/null
   containerd_down
   [ ! -d "$ws" ] || (cd "$ws" && bazel shutdown >/dev/null 2>&1)
   "$peers/registry.sh" down "$work" >/dev/null 2>&1
@@ -132,6 +134,29 @@ check "lazy: a push with the cache from \$IMG_REAPI_ENDPOINT" \
   env IMG_REAPI_ENDPOINT="$REAPI_ADDRESS" bazel run //:push --@rules_img//img/settings:remote_cache= -- \
   --registry "$REGISTRY" --repository e2e/env
 check "lazy: the image pushed with \$IMG_REAPI_ENDPOINT validates" crane validate --insecure --remote "$REGISTRY/e2e/env:latest"
+
+# Faults in the registry: 5xx, 429 and resets (of uploads) through
+# e2e/push's proxy, on the pre-check's HEADs as on the uploads streamed from
+# the cache; every lazy push completes, as eager pushes do.
+if (cd "$REPO_ROOT" && go build -o "$work/faultproxy" ./e2e/push/faultproxy); then
+  "$work/faultproxy" -target "http://$REGISTRY" -addr-file "$work/proxy.addr" -faults 40 -rate 0.3 -seed 5 2>"$work/proxy.log" &
+  proxy_pid=$!
+  for _ in $(seq 100); do [ -s "$work/proxy.addr" ] && break; sleep 0.05; done
+  proxy=$(cat "$work/proxy.addr")
+  for i in 1 2 3 4; do
+    check "lazy: a push through injected faults, round $i" \
+      bazel run //:push -- --registry "$proxy" --repository "e2e/lazyfault$i"
+    check "lazy: the image pushed through faults validates, round $i" \
+      crane validate --insecure --remote "$REGISTRY/e2e/lazyfault$i:latest"
+  done
+  faults=$(curl -s "http://$proxy/__stats" | jq -r '[.faults[]] | add')
+  check "lazy: at least 10 faults were injected (${faults:-none}: $(curl -s "http://$proxy/__stats" | jq -c .faults))" \
+    test "${faults:-0}" -ge 10
+  kill "$proxy_pid" 2>/dev/null
+  proxy_pid=
+else
+  fail "lazy: build e2e/push/faultproxy"
+fi
 
 # Faults. The cache lacks a layer: the error names the digest and the
 # target, and nothing is tagged.

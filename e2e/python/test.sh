@@ -18,10 +18,12 @@ rootfs=$work/bundle/rootfs
 runfiles=$rootfs/app/bin/hello.runfiles
 check "python: the program and its library sit in the runfiles" \
   test -f "$runfiles/_main/hello.py" -a -f "$runfiles/_main/lib/greeting.py" -a -f "$runfiles/_main/lib/message.txt"
+# rules_python's canonical name, as Bazel gives it.
+rules_python=$(repo_name rules_python)
 check "python: rules_python's runfiles module sits under its canonical name" \
-  test -f "$runfiles/rules_python~/python/runfiles/runfiles.py"
+  test -n "$rules_python" -a -f "$runfiles/$rules_python/python/runfiles/runfiles.py"
 check "python: _repo_mapping maps the main repository's rules_python to it" \
-  grep -qx ',rules_python,rules_python~' "$runfiles/_repo_mapping"
+  grep -qxF ",rules_python,$rules_python" "$runfiles/_repo_mapping"
 check_eq "python: /usr/bin/python3 in the image is the host's interpreter" \
   "$(readlink /usr/bin/python3)" "$(readlink "$rootfs/usr/bin/python3" 2>&1)"
 base_manifest=$(bazel cquery --output=files @e2e_distroless//python3 2>/dev/null | grep 'manifest\.json$')
@@ -39,7 +41,7 @@ user: nonroot (65532)
 Europe/Berlin at the epoch: 1970-01-01 01:00:00 CET
 CA certificates: $cas
 message: a data file from the runfiles
-runfiles library: rules_python~/python/runfiles/runfiles.py" \
+runfiles library: $rules_python/python/runfiles/runfiles.py" \
     "$(run_in_containerd bazel-bin/image.oci_layout localhost/e2e/python 2>&1)"
   check_fails "python: without the Python of the base, the launcher can't start" \
     "exec /app/bin/hello: no such file or directory" \

@@ -78,15 +78,18 @@ nogo_path=$(tr ':' '\n' <<<"$PATH" | while read -r d; do [ -x "$d/go" ] || print
 nogo_path=${nogo_path%:}
 check "release: bazel build on the released module, no Go on PATH, no cache" \
   env PATH="$nogo_path" bazel build //:image //:layer --output_groups=+oci_layout --disk_cache=
-external=$(bazel info output_base 2>/dev/null)/external
+# The img_tool extension's repositories, as rules_img and its toolchain hub see them.
+rules_img=$(repo_name rules_img)
+hub=$(repo_name img_toolchains "$rules_img")
+host_tool=$(repo_name img_host_tool "$rules_img")
 check_eq "release: Bazel fetched the released module" "    version = \"$version\"," \
-  "$(grep '^    version = ' "$external/rules_img~/MODULE.bazel" 2>&1)"
+  "$(grep '^    version = ' "$(repo_path rules_img)/MODULE.bazel" 2>&1)"
 check_eq "release: the toolchain is the released binary" "$sha" \
-  "$(sha256sum "$external/rules_img~~img_tool~img_tool_${os}_${arch}/img" 2>&1 | cut -d' ' -f1)"
+  "$(sha256sum "$(repo_path "img_tool_${os}_${arch}" "$hub")/img" 2>&1 | cut -d' ' -f1)"
 # The host tool runs in repository rules (pull); it is fetched on demand.
-check "release: fetch the host tool, no Go on PATH" env PATH="$nogo_path" bazel fetch --repo=@@rules_img~~img_tool~img_host_tool
+check "release: fetch the host tool, no Go on PATH" env PATH="$nogo_path" bazel fetch --repo="@@${host_tool:-no-img_host_tool-in-rules_img}"
 check_eq "release: the host tool is the released binary too, not a source build" "$sha" \
-  "$(sha256sum "$external/rules_img~~img_tool~img_host_tool/img" 2>&1 | cut -d' ' -f1)"
+  "$(sha256sum "$(repo_path img_host_tool "$rules_img")/img" 2>&1 | cut -d' ' -f1)"
 check "release: umoci unpack accepts the image" umoci unpack --rootless --image bazel-bin/image.oci_layout:latest "$work/bundle"
 check_eq "release: the image holds the file" "hello from a released rules_img" "$(cat "$work/bundle/rootfs/hello.txt" 2>&1)"
 
@@ -98,8 +101,9 @@ cat >>MODULE.bazel <<'MOD'
 img_tool = use_extension("@rules_img//toolchains:extensions.bzl", "img_tool")
 img_tool.prebuilt(lockfile = "//:img_tool.lock.json")
 MOD
-windows=rules_img~~img_tool~img_tool_windows_amd64
-check "release: fetch the windows/amd64 toolchain repository" bazel fetch --repo="@@$windows"
-check_eq "release: its binary is img.exe" "img.exe" "$(cd "$external/$windows" 2>&1 && ls img*)"
-check_eq "release: its toolchain runs img.exe" 'tool = "img.exe",' "$(grep -o 'tool = .*' "$external/$windows/BUILD.bazel" 2>&1)"
+windows=$(repo_name img_tool_windows_amd64 "$hub")
+check "release: fetch the windows/amd64 toolchain repository" bazel fetch --repo="@@${windows:-no-img_tool_windows_amd64-in-the-hub}"
+windows_dir=$(repo_path img_tool_windows_amd64 "$hub")
+check_eq "release: its binary is img.exe" "img.exe" "$(cd "$windows_dir" 2>&1 && ls img*)"
+check_eq "release: its toolchain runs img.exe" 'tool = "img.exe",' "$(grep -o 'tool = .*' "$windows_dir/BUILD.bazel" 2>&1)"
 finish

@@ -20,11 +20,14 @@ check "toolchain: go build the img tool" \
 sha=$(sha256sum "$work/img" | cut -d' ' -f1)
 write_lockfile "$sha"
 check "toolchain: bazel build with the prebuilt binary (no cache: the actions run)" bazel build //:image //:layer --disk_cache=
-repo=$(bazel info output_base 2>/dev/null)/external/rules_img~~img_tool~img_tool_$(go env GOOS)_$(go env GOARCH)
+# The img_tool extension's repositories, as rules_img and its toolchain hub see them.
+rules_img=$(repo_name rules_img)
+hub=$(repo_name img_toolchains "$rules_img")
 check_eq "toolchain: the prebuilt repository holds the locked binary" "$sha" \
-  "$(sha256sum "$repo/img" 2>&1 | cut -d' ' -f1)"
+  "$(sha256sum "$(repo_path "img_tool_$(go env GOOS)_$(go env GOARCH)" "$hub")/img" 2>&1 | cut -d' ' -f1)"
+host_tool=$(repo_path img_host_tool "$rules_img")
 check_eq "toolchain: no source build when the lockfile has this platform" "absent" \
-  "$([ -e "$(bazel info output_base 2>/dev/null)/external/rules_img~~img_tool~img_host_tool" ] && echo present || echo absent)"
+  "$(if [ -z "$host_tool" ]; then echo "rules_img has no img_host_tool"; elif [ -e "$host_tool" ]; then echo present; else echo absent; fi)"
 check "toolchain: the layer was written by it" test -s bazel-bin/layer.layer.json
 
 wrong=$(printf '%064d' 0)

@@ -105,6 +105,28 @@ def deploy_spec(ctx, image, exec_paths = False):
         ),
     )
 
+def remote_cache_has_credentials(address):
+    """Whether a cache address holds credentials (user@host, user:pw@host).
+
+    The same notion as the img tool's cas.HasCredentials: an "@" in the
+    authority, with a scheme or without one (user:pw@cache:443); the
+    authority ends at the first "/", "?" or "#". unix: addresses have no
+    authority, so an "@" in a socket path is no credential.
+
+    Args:
+      address: a cache address in the format of Bazel's --remote_cache.
+
+    Returns:
+      True if the address names credentials.
+    """
+    if address[:5].lower() == "unix:":
+        return False
+    rest = address.partition("://")[2] if "://" in address else address
+    authority = rest
+    for end in ["/", "?", "#"]:
+        authority = authority.partition(end)[0]
+    return "@" in authority
+
 def remote_cache_setting(ctx):
     """The value of //img/settings:remote_cache, refused if it holds credentials.
 
@@ -118,8 +140,7 @@ def remote_cache_setting(ctx):
       The remote cache address, or "".
     """
     value = ctx.attr._remote_cache[SettingValueInfo].value
-    authority = value.partition("://")[2].partition("/")[0] if "://" in value else ""
-    if "@" in authority:
+    if remote_cache_has_credentials(value):
         fail(("%s: --@rules_img//img/settings:remote_cache has credentials in its URL (user@host), " +
               "which would be copied into the target's outputs: give the address without them, and " +
               "the credentials through --@rules_img//img/settings:credential_helper or " +

@@ -18,6 +18,8 @@ def _remote_blob_impl(ctx):
     args.add("fetch-blob")
     args.add_all(ctx.attr.sources, before_each = "--source")
     args.add("--digest", ctx.attr.digest)
+    if ctx.attr.size >= 0:
+        args.add("--size", str(ctx.attr.size))
     args.add("--out", out)
     ctx.actions.run(
         executable = ctx.toolchains[_TOOLCHAIN].imgtool.executable,
@@ -36,6 +38,7 @@ remote_blob = rule(
     doc = "A blob downloaded from a registry, verified against its digest.",
     attrs = {
         "digest": attr.string(mandatory = True, doc = "sha256 digest of the blob."),
+        "size": attr.int(default = -1, doc = "Size of the blob as its descriptor declares it: no more is downloaded. -1: not known."),
         "sources": attr.string_list(mandatory = True, doc = "registry/repository places to try, in order."),
     },
     toolchains = [_TOOLCHAIN],

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/rules-img/rules_img/tools/bes/bep"
@@ -60,11 +61,51 @@ type Service struct {
 	pusher Pusher
 	log    *log.Logger
 	ctx    context.Context
+	limits Limits
 
 	mu          sync.Mutex
 	invocations map[string]*invocation
-	pushes      sync.WaitGroup
+	lastSweep   time.Time
+	// pushing counts the invocations whose pushes are running. Its own
+	// lock: it is taken with an invocation's held, which mu is not.
+	pushMu  sync.Mutex
+	pushing int
+	pushes  sync.WaitGroup
 }
+
+// Limits bound what the service holds: what one invocation (one `bazel`
+// command) has streamed so far is kept until it finishes, and whoever can
+// reach the service can start invocations. With them the service holds at
+// most about Invocations × Bytes of build events. A dropped invocation's
+// events are still acknowledged, so that its Bazel is not held up, and
+// nothing of it is pushed; the log line that drops it says why.
+type Limits struct {
+	// Invocations is how many invocations are tracked at once: in
+	// progress, or finished and remembered so that events sent again after
+	// a reconnect are acknowledged. A new one past it drops the finished
+	// invocation, else the one in progress, that sent nothing for the
+	// longest time (--max_invocations).
+	Invocations int
+	// FileSets is how many named sets of files one invocation may hold; an
+	// invocation that sends more is dropped (--max_file_sets).
+	FileSets int
+	// Bytes is about how many bytes one invocation may hold (file paths,
+	// digests, the outputs of completed targets); an invocation that sends
+	// more is dropped (--max_invocation_bytes).
+	Bytes int64
+	// Idle is how long an invocation that sends nothing is kept
+	// (--invocation_idle_timeout).
+	Idle time.Duration
+}
+
+// DefaultLimits are the limits a zero field stands for. A build of 100,000
+// output files holds about 25 MB (paths of about 100 bytes); an hour
+// without events outlasts a long action, and Bazel's resends after a
+// reconnect.
+var DefaultLimits = Limits{Invocations: 64, FileSets: 100_000, Bytes: 32 << 20, Idle: time.Hour}
+
+// maxIDLength bounds the build and invocation ids (Bazel's are UUIDs).
+const maxIDLength = 256
 
 // The names of a push target's outputs end with these.
 const (
@@ -73,14 +114,35 @@ const (
 	TagsSuffix   = ".bes.tags.txt"
 )
 
-// keepFinished is how long a finished invocation is remembered, so that
-// events Bazel sends again after a reconnect are acknowledged, not redone.
-const keepFinished = time.Hour
-
 // New returns a service that pushes with pusher and logs to logger; pushes
-// run under ctx.
-func New(ctx context.Context, pusher Pusher, logger *log.Logger) *Service {
-	return &Service{pusher: pusher, log: logger, ctx: ctx, invocations: map[string]*invocation{}}
+// run under ctx. Zero limits are DefaultLimits'.
+func New(ctx context.Context, pusher Pusher, logger *log.Logger, limits Limits) *Service {
+	if limits.Invocations <= 0 {
+		limits.Invocations = DefaultLimits.Invocations
+	}
+	if limits.FileSets <= 0 {
+		limits.FileSets = DefaultLimits.FileSets
+	}
+	if limits.Bytes <= 0 {
+		limits.Bytes = DefaultLimits.Bytes
+	}
+	if limits.Idle <= 0 {
+		limits.Idle = DefaultLimits.Idle
+	}
+	return &Service{pusher: pusher, log: logger, ctx: ctx, limits: limits, invocations: map[string]*invocation{}}
+}
+
+// Tracked is what the service holds of the invocations it tracks: how many
+// there are, and about how many bytes of their events it keeps.
+func (s *Service) Tracked() (invocations int, bytes int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, inv := range s.invocations {
+		inv.mu.Lock()
+		bytes += inv.bytes
+		inv.mu.Unlock()
+	}
+	return len(s.invocations), bytes
 }
 
 // Register adds the service to a gRPC server.
@@ -118,7 +180,13 @@ func (s *Service) PublishBuildToolEventStream(stream build.PublishBuildEvent_Pub
 		if id.GetBuildId() == "" || id.GetInvocationId() == "" {
 			return status.Error(codes.InvalidArgument, "event without a build and invocation id")
 		}
-		inv := s.invocation(id)
+		if len(id.GetBuildId()) > maxIDLength || len(id.GetInvocationId()) > maxIDLength {
+			return status.Errorf(codes.InvalidArgument, "a build or invocation id longer than %d bytes", maxIDLength)
+		}
+		inv, err := s.invocation(id, ordered.GetSequenceNumber())
+		if err != nil {
+			return err
+		}
 		if err := inv.take(ordered.GetSequenceNumber(), ordered.GetEvent(), s); err != nil {
 			return err
 		}
@@ -128,21 +196,59 @@ func (s *Service) PublishBuildToolEventStream(stream build.PublishBuildEvent_Pub
 	}
 }
 
-func (s *Service) invocation(id *build.StreamId) *invocation {
+// invocation finds the invocation of a stream, or starts tracking it at
+// its first event (seq 1): past Limits.Invocations, the one that has sent
+// nothing for the longest time is dropped, a finished one first.
+func (s *Service) invocation(id *build.StreamId, seq int64) (*invocation, error) {
 	key := id.GetBuildId() + "/" + id.GetInvocationId() + "/" + id.GetComponent().String()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k, inv := range s.invocations {
-		if inv.isStale() {
-			delete(s.invocations, k)
+	now := time.Now()
+	if now.Sub(s.lastSweep) > time.Second {
+		s.lastSweep = now
+		for k, inv := range s.invocations {
+			if inv.idleFor(now) > s.limits.Idle {
+				if inv.active() {
+					s.log.Printf("invocation %s: dropped: it sent no event for %s (--invocation_idle_timeout)", inv.id, s.limits.Idle)
+				}
+				delete(s.invocations, k)
+			}
 		}
 	}
 	inv, ok := s.invocations[key]
-	if !ok {
-		inv = &invocation{id: id.GetInvocationId(), next: 1, sets: map[string]*fileSet{}, lastEvent: time.Now()}
-		s.invocations[key] = inv
+	if ok {
+		return inv, nil
 	}
-	return inv
+	if seq != 1 {
+		return nil, status.Errorf(codes.FailedPrecondition, "invocation %s: event %d came before event 1 (the server holds no event of the invocation: it restarted, or dropped the invocation at its limits)",
+			id.GetInvocationId(), seq)
+	}
+	for len(s.invocations) >= s.limits.Invocations {
+		s.dropOldest(now)
+	}
+	inv = &invocation{id: id.GetInvocationId(), next: 1, sets: map[string]*fileSet{}, lastEvent: now, bytes: int64(len(key))}
+	s.invocations[key] = inv
+	return inv, nil
+}
+
+// dropOldest forgets the finished invocation that has sent nothing for
+// the longest time, else the invocation in progress that has.
+func (s *Service) dropOldest(now time.Time) {
+	var oldest string
+	var oldestIdle time.Duration
+	oldestActive := true
+	for k, inv := range s.invocations {
+		idle, active := inv.idleFor(now), inv.active()
+		if oldest == "" || (oldestActive && !active) || (active == oldestActive && idle > oldestIdle) {
+			oldest, oldestIdle, oldestActive = k, idle, active
+		}
+	}
+	inv := s.invocations[oldest]
+	delete(s.invocations, oldest)
+	if oldestActive {
+		s.log.Printf("invocation %s: dropped, its push targets will not be pushed: %d invocations are in progress (--max_invocations), and it sent nothing for the longest time (%s)",
+			inv.id, s.limits.Invocations, oldestIdle.Round(time.Millisecond))
+	}
 }
 
 // invocation is what one Bazel invocation has told so far.
@@ -153,8 +259,13 @@ type invocation struct {
 	sets     map[string]*fileSet
 	targets  []completed
 	finished time.Time
+	// dropped is set when the invocation went over its limits: its events
+	// are acknowledged and nothing more is kept.
+	dropped bool
+	// bytes is about how many bytes sets and targets hold.
+	bytes int64
 	// lastEvent is when the last event came: an invocation whose Bazel
-	// went away without finishing is dropped after keepFinished.
+	// went away without finishing is dropped after Limits.Idle.
 	lastEvent time.Time
 	// digestErr says why the files' digests cannot be read from the cache.
 	digestErr error
@@ -176,10 +287,49 @@ type file struct {
 	err    error
 }
 
-func (inv *invocation) isStale() bool {
+func (inv *invocation) idleFor(now time.Time) time.Duration {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
-	return time.Since(inv.lastEvent) > keepFinished
+	return now.Sub(inv.lastEvent)
+}
+
+// active reports an invocation in progress, that holds events.
+func (inv *invocation) active() bool {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	return inv.finished.IsZero() && !inv.dropped
+}
+
+// The estimated cost of what an invocation keeps, beyond its strings.
+const (
+	fileCost   = 96
+	setCost    = 128
+	targetCost = 128
+)
+
+func (fs *fileSet) cost(id string) int64 {
+	n := int64(setCost + len(id))
+	for _, f := range fs.files {
+		n += fileCost + int64(len(f.path)+len(f.digest.Hash))
+	}
+	for _, c := range fs.children {
+		n += 16 + int64(len(c))
+	}
+	return n
+}
+
+// drop forgets what inv holds, for why.
+func (inv *invocation) drop(s *Service, why string) {
+	var labels []string
+	for _, c := range inv.targets {
+		labels = append(labels, c.label)
+	}
+	inv.dropped, inv.sets, inv.targets, inv.bytes = true, nil, nil, 0
+	more := ""
+	if len(labels) > 0 {
+		more = fmt.Sprintf(" (targets completed so far: %s)", strings.Join(labels, " "))
+	}
+	s.log.Printf("invocation %s: dropped, its push targets will not be pushed: %s%s", inv.id, why, more)
 }
 
 // take handles the event with sequence number seq.
@@ -195,7 +345,7 @@ func (inv *invocation) take(seq int64, ev *build.BuildEvent, s *Service) error {
 	inv.next++
 	inv.lastEvent = time.Now()
 	any := ev.GetBazelEvent()
-	if any == nil || !inv.finished.IsZero() {
+	if any == nil || !inv.finished.IsZero() || inv.dropped {
 		return nil
 	}
 	var e bep.BuildEvent
@@ -206,20 +356,40 @@ func (inv *invocation) take(seq int64, ev *build.BuildEvent, s *Service) error {
 	case *bep.BuildEvent_OptionsParsed:
 		inv.digestErr = digestFunction(append(p.OptionsParsed.GetStartupOptions(), p.OptionsParsed.GetCmdLine()...))
 	case *bep.BuildEvent_NamedSetOfFiles:
-		inv.sets[e.GetId().GetNamedSet().GetId()] = newFileSet(p.NamedSetOfFiles)
+		setID := e.GetId().GetNamedSet().GetId()
+		if old, ok := inv.sets[setID]; ok {
+			inv.bytes -= old.cost(setID)
+		}
+		fs := newFileSet(p.NamedSetOfFiles)
+		inv.sets[setID] = fs
+		inv.bytes += fs.cost(setID)
+		if len(inv.sets) > s.limits.FileSets {
+			inv.drop(s, fmt.Sprintf("it sent more than %d sets of files (--max_file_sets)", s.limits.FileSets))
+			return nil
+		}
 	case *bep.BuildEvent_Completed:
 		tc := e.GetId().GetTargetCompleted()
 		if p.Completed.GetSuccess() && tc.GetAspect() == "" {
-			inv.targets = append(inv.targets, completed{label: tc.GetLabel(), groups: p.Completed.GetOutputGroup()})
+			c := completed{label: tc.GetLabel(), groups: p.Completed.GetOutputGroup()}
+			inv.targets = append(inv.targets, c)
+			inv.bytes += targetCost + int64(len(c.label))
+			for _, g := range c.groups {
+				inv.bytes += int64(proto.Size(g))
+			}
 		}
-	case *bep.BuildEvent_Finished:
+	}
+	if inv.bytes > s.limits.Bytes {
+		inv.drop(s, fmt.Sprintf("it sent more than %d bytes of files and targets (--max_invocation_bytes)", s.limits.Bytes))
+		return nil
+	}
+	if p, ok := e.Payload.(*bep.BuildEvent_Finished); ok {
 		inv.finished = time.Now()
 		code := p.Finished.GetExitCode().GetCode()
 		if p.Finished.GetExitCode() == nil && !p.Finished.GetOverallSuccess() {
 			code = -1
 		}
 		targets := inv.pushTargets()
-		inv.sets, inv.targets = nil, nil
+		inv.sets, inv.targets, inv.bytes = nil, nil, 0
 		if code != 0 {
 			if len(targets) > 0 {
 				s.log.Printf("invocation %s: the build failed (exit code %d); %d push target(s) not pushed", inv.id, code, len(targets))
@@ -324,13 +494,31 @@ func (inv *invocation) pushTargets() []Target {
 
 // push pushes the targets of a successful build, one after the other, in
 // the background: Bazel does not wait for them.
+//
+// At most Limits.Invocations invocations push at once: past it, the
+// targets are not pushed, and the log says so.
 func (s *Service) push(invocationID string, targets []Target) {
 	if len(targets) == 0 {
+		return
+	}
+	s.pushMu.Lock()
+	busy := s.pushing >= s.limits.Invocations
+	if !busy {
+		s.pushing++
+	}
+	s.pushMu.Unlock()
+	if busy {
+		s.log.Printf("invocation %s: %d push target(s) not pushed: the pushes of %d invocations are under way (--max_invocations)", invocationID, len(targets), s.limits.Invocations)
 		return
 	}
 	s.pushes.Add(1)
 	go func() {
 		defer s.pushes.Done()
+		defer func() {
+			s.pushMu.Lock()
+			s.pushing--
+			s.pushMu.Unlock()
+		}()
 		for _, t := range targets {
 			start := time.Now()
 			ref, err := s.pusher.Push(s.ctx, t)

@@ -34,11 +34,11 @@ func (p *fakePusher) Push(_ context.Context, t Target) (string, error) {
 	return "registry/app@sha256:1", nil
 }
 
-// serve starts the service on 127.0.0.1 and returns a client.
-func serve(t *testing.T, p Pusher) (build.PublishBuildEventClient, *Service, *strings.Builder) {
+// start starts the service on 127.0.0.1 and returns a client.
+func start(t *testing.T, p Pusher) (build.PublishBuildEventClient, *Service, *strings.Builder) {
 	t.Helper()
 	var logs strings.Builder
-	svc := New(context.Background(), p, log.New(&syncWriter{w: &logs}, "", 0))
+	svc := New(context.Background(), p, log.New(&syncWriter{w: &logs}, "", 0), Limits{})
 	g := grpc.NewServer()
 	svc.Register(g)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -139,7 +139,7 @@ func send(t *testing.T, c build.PublishBuildEventClient, invocation string, firs
 
 func TestPushesTheBuiltPushTargets(t *testing.T) {
 	p := &fakePusher{}
-	c, svc, logs := serve(t, p)
+	c, svc, logs := start(t, p)
 	if _, err := c.PublishLifecycleEvent(context.Background(), &build.PublishLifecycleEventRequest{BuildEvent: &build.OrderedBuildEvent{StreamId: &build.StreamId{BuildId: "b"}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestPushesTheBuiltPushTargets(t *testing.T) {
 
 func TestFailedBuildPushesNothing(t *testing.T) {
 	p := &fakePusher{}
-	c, svc, logs := serve(t, p)
+	c, svc, logs := start(t, p)
 	if _, err := send(t, c, "inv2", 1, events(1)); err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestFailedBuildPushesNothing(t *testing.T) {
 }
 
 func TestEventsOutOfOrder(t *testing.T) {
-	c, _, _ := serve(t, &fakePusher{})
+	c, _, _ := start(t, &fakePusher{})
 	acks, err := send(t, c, "inv3", 2, events(0))
 	if err == nil || !strings.Contains(err.Error(), "event 2 came before event 1") || len(acks) != 0 {
 		t.Errorf("out of order: acks %v, err %v", acks, err)
@@ -227,7 +227,7 @@ func TestDigestsOtherThanSHA256(t *testing.T) {
 
 func TestOtherDigestFunctionIsRefused(t *testing.T) {
 	p := &fakePusher{}
-	c, svc, logs := serve(t, p)
+	c, svc, logs := start(t, p)
 	evs := events(0)
 	opts := &bep.BuildEvent{
 		Id:      &bep.BuildEventId{Id: &bep.BuildEventId_OptionsParsed{OptionsParsed: &bep.BuildEventId_OptionsParsedId{}}},

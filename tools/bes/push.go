@@ -21,11 +21,22 @@ const maxFileSize = 64 << 20
 // the remote cache: nothing is read from disk. Registry credentials come
 // from the server's environment (docker config, credential helpers), as
 // for `bazel run` of a push target.
+//
+// What the cache holds is written by whoever builds with it, so the push
+// settings are trusted for what to push and where, within Allow, and for
+// nothing else: the remote cache and credential helper they name are
+// ignored (the server reads its own cache, with its own credentials).
 type CachePusher struct {
 	// Cache is the remote cache Bazel built with.
 	Cache cas.Store
 	// Registry, if set, replaces every target's registry (a mirror, or a test).
 	Registry string
+	// Allow is where pushes may go (after Registry replaced the
+	// target's); empty refuses every push.
+	Allow AllowList
+	// Log, if set, is told what the push settings named and the server
+	// ignored.
+	Log func(format string, args ...any)
 	// NotFoundWait bounds how long a push is retried while a blob is not
 	// in the cache: Bazel uploads outputs asynchronously, and may report a
 	// build finished before its uploads are. Zero means DefaultNotFoundWait;
@@ -47,8 +58,8 @@ func (c CachePusher) Push(ctx context.Context, t Target) (string, error) {
 	}
 	deadline := time.Now().Add(wait)
 	delay := 250 * time.Millisecond
-	for {
-		ref, err := c.pushOnce(ctx, t)
+	for attempt := c; ; attempt.Log = nil { // what was ignored is logged once
+		ref, err := attempt.pushOnce(ctx, t)
 		if !errors.Is(err, cas.ErrNotFound) || time.Now().Add(delay).After(deadline) {
 			return ref, err
 		}
@@ -104,20 +115,34 @@ func (c CachePusher) pushOnce(ctx context.Context, t Target) (string, error) {
 }
 
 // job reads what pushing t takes: its spec, its settings and its tags.
+// The destination is checked against the allow-list before anything else
+// is read.
 func (c CachePusher) job(t Target, read func(string) ([]byte, error)) (push.Job, error) {
-	data, err := read(t.Spec)
-	if err != nil {
-		return push.Job{}, err
-	}
-	spec, err := deploy.ParseSpec(data, t.Spec)
-	if err != nil {
-		return push.Job{}, err
-	}
-	data, err = read(t.Config)
+	data, err := read(t.Config)
 	if err != nil {
 		return push.Job{}, err
 	}
 	config, err := push.ParseConfig(data, t.Config)
+	if err != nil {
+		return push.Job{}, err
+	}
+	if c.Registry != "" {
+		config.Registry = c.Registry
+	}
+	if err := c.Allow.Check(config.Registry, config.Repository); err != nil {
+		return push.Job{}, err
+	}
+	if config.RemoteCache != "" && c.Log != nil {
+		c.Log("%s: the push settings name a remote cache (remote_cache); ignored: the server reads its own (--remote_cache)", t.Label)
+	}
+	if config.CredentialHelper != "" && c.Log != nil {
+		c.Log("%s: the push settings name a credential helper (%q); ignored: the server runs none that a build names", t.Label, config.CredentialHelper)
+	}
+	data, err = read(t.Spec)
+	if err != nil {
+		return push.Job{}, err
+	}
+	spec, err := deploy.ParseSpec(data, t.Spec)
 	if err != nil {
 		return push.Job{}, err
 	}
@@ -129,9 +154,6 @@ func (c CachePusher) job(t Target, read func(string) ([]byte, error)) (push.Job,
 	target, err := config.Target(read, func(string) string { return t.Tags })
 	if err != nil {
 		return push.Job{}, err
-	}
-	if c.Registry != "" {
-		target.Registry = c.Registry
 	}
 	return push.Job{Label: t.Label, Spec: spec, Target: target, Cache: c.Cache, ReadFile: read}, nil
 }

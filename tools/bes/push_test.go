@@ -80,7 +80,7 @@ func TestCachePusher(t *testing.T) {
 	img, _ := random.Image(2048, 2)
 	target := builtTarget(t, cache, img, "registry.invalid:5000", true)
 
-	ref, err := CachePusher{Cache: store, Registry: host}.Push(context.Background(), target)
+	ref, err := CachePusher{Cache: store, Registry: host, Allow: allow(t, host+"/e2e")}.Push(context.Background(), target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestCachePusher(t *testing.T) {
 	// and no tag.
 	other, _ := random.Image(1024, 1)
 	target = builtTarget(t, cache, other, host, false)
-	_, err = CachePusher{Cache: store, NotFoundWait: -1}.Push(context.Background(), target)
+	_, err = CachePusher{Cache: store, NotFoundWait: -1, Allow: allow(t, host)}.Push(context.Background(), target)
 	layers, _ := other.Layers()
 	ld, _ := layers[0].Digest()
 	if err == nil || !strings.Contains(err.Error(), "//:push") || !strings.Contains(err.Error(), ld.String()) {
@@ -117,7 +117,7 @@ func TestCachePusher(t *testing.T) {
 
 	// A file the build did not report.
 	delete(target.Files, target.Config)
-	if _, err := (CachePusher{Cache: store}).Push(context.Background(), target); err == nil || !strings.Contains(err.Error(), "reported no file") ||
+	if _, err := (CachePusher{Cache: store, Allow: allow(t, host)}).Push(context.Background(), target); err == nil || !strings.Contains(err.Error(), "reported no file") ||
 		!strings.HasPrefix(err.Error(), "//:push: ") {
 		t.Errorf("no push settings: %v", err)
 	}
@@ -143,7 +143,7 @@ func TestCachePusherWaitsForUploads(t *testing.T) {
 
 	// Never uploaded: the push gives up after NotFoundWait.
 	start := time.Now()
-	_, err = CachePusher{Cache: store, NotFoundWait: 600 * time.Millisecond}.Push(context.Background(), target)
+	_, err = CachePusher{Cache: store, NotFoundWait: 600 * time.Millisecond, Allow: allow(t, host)}.Push(context.Background(), target)
 	if !errors.Is(err, cas.ErrNotFound) || time.Since(start) < 250*time.Millisecond || time.Since(start) > 30*time.Second {
 		t.Fatalf("a blob that never comes: %v after %v", err, time.Since(start))
 	}
@@ -153,7 +153,7 @@ func TestCachePusherWaitsForUploads(t *testing.T) {
 		time.Sleep(400 * time.Millisecond)
 		cache.Add(blob)
 	}()
-	ref, err := CachePusher{Cache: store, NotFoundWait: 30 * time.Second}.Push(context.Background(), target)
+	ref, err := CachePusher{Cache: store, NotFoundWait: 30 * time.Second, Allow: allow(t, host)}.Push(context.Background(), target)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -28,6 +27,10 @@ import (
 
 // ErrNotFound is wrapped by errors for blobs the cache does not have.
 var ErrNotFound = errors.New("blob not found in the remote cache")
+
+// ErrMismatch is wrapped by read errors for bytes that are not the blob
+// asked for: another size or another sha256.
+var ErrMismatch = errors.New("the bytes do not match the digest")
 
 // Digest names a blob in the cache: its sha256 and size.
 type Digest struct {
@@ -179,22 +182,39 @@ func Dial(ctx context.Context, c Config) (Store, error) {
 // RedactedURL is the cache address with any credentials hidden, for
 // messages and logs.
 func (c Config) RedactedURL() string {
-	if u, err := url.Parse(c.URL); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	// No scheme ("user:pass@host:443") parses as an opaque URL: hide
-	// whatever precedes an @ in the authority by hand.
-	scheme, rest, ok := strings.Cut(c.URL, "://")
-	if !ok {
-		scheme, rest = "", c.URL
-	} else {
-		scheme += "://"
-	}
-	authority, _, _ := strings.Cut(rest, "/")
+	prefix, authority, rest := splitAuthority(c.URL)
 	if i := strings.LastIndex(authority, "@"); i >= 0 {
-		return scheme + "xxxxx@" + rest[i+1:]
+		return prefix + "xxxxx@" + authority[i+1:] + rest
 	}
 	return c.URL
+}
+
+// HasCredentials reports whether a cache address holds credentials: an
+// '@' in its authority (user@host, user:password@host), with a scheme or
+// without one (user:password@cache:443). unix: addresses have no
+// authority: an '@' in a socket path is no credential. It is the one
+// notion of credentials in an address; img/private/deploy.bzl
+// (remote_cache_has_credentials) checks the same at analysis time.
+func HasCredentials(address string) bool {
+	_, authority, _ := splitAuthority(address)
+	return strings.Contains(authority, "@")
+}
+
+// splitAuthority cuts a cache address into the scheme with its "://" (or
+// ""), the authority (up to the first '/', '?' or '#') and the rest. A
+// unix: address has no authority.
+func splitAuthority(address string) (prefix, authority, rest string) {
+	if len(address) >= 5 && strings.EqualFold(address[:5], "unix:") {
+		return "", "", address
+	}
+	if i := strings.Index(address, "://"); i >= 0 {
+		prefix, address = address[:i+3], address[i+3:]
+	}
+	end := strings.IndexAny(address, "/?#")
+	if end < 0 {
+		end = len(address)
+	}
+	return prefix, address[:end], address[end:]
 }
 
 // verifier checks a blob's size and sha256 as it is read.
@@ -220,16 +240,16 @@ func (v *verifier) Read(p []byte) (int, error) {
 	v.hash.Write(p[:n])
 	v.n += int64(n)
 	if v.n > v.digest.Size {
-		v.err = fmt.Errorf("blob %s from %s: the cache sent more than %d bytes", v.digest, v.source, v.digest.Size)
+		v.err = fmt.Errorf("blob %s from %s: the cache sent more than %d bytes: %w", v.digest, v.source, v.digest.Size, ErrMismatch)
 		return n, v.err
 	}
 	if err == io.EOF {
 		if v.n != v.digest.Size {
-			v.err = fmt.Errorf("blob %s from %s: the cache sent %d bytes, want %d", v.digest, v.source, v.n, v.digest.Size)
+			v.err = fmt.Errorf("blob %s from %s: the cache sent %d bytes, want %d: %w", v.digest, v.source, v.n, v.digest.Size, ErrMismatch)
 			return n, v.err
 		}
 		if got := hex.EncodeToString(v.hash.Sum(nil)); got != v.digest.Hash {
-			v.err = fmt.Errorf("blob %s from %s: the cache sent bytes with sha256 %s", v.digest, v.source, got)
+			v.err = fmt.Errorf("blob %s from %s: the cache sent bytes with sha256 %s: %w", v.digest, v.source, got, ErrMismatch)
 			return n, v.err
 		}
 	}
@@ -249,6 +269,71 @@ func validateAll(ds []Digest) error {
 		}
 	}
 	return nil
+}
+
+// sizeChecker is a Store that can confirm sizes without reading whole blobs.
+type sizeChecker interface {
+	checkSizes(ctx context.Context, ds []Digest) (missing, wrongSize []Digest, err error)
+}
+
+// CheckSizes sorts ds into the blobs the cache lacks and those it has with
+// another size than d.Size; a digest in neither list is in the cache with
+// exactly d.Size bytes. Missing alone does not say that: Bazel's HTTP
+// cache keys blobs by hash only, and REAPI servers need not check the size
+// of a digest. The HTTP cache is asked with HEAD (Content-Length), a REAPI
+// cache with two one-byte ByteStream reads (at d.Size-1 and at d.Size),
+// and any other Store by reading the blob whole.
+func CheckSizes(ctx context.Context, s Store, ds []Digest) (missing, wrongSize []Digest, err error) {
+	if err := validateAll(ds); err != nil {
+		return nil, nil, err
+	}
+	var rest []Digest
+	for _, d := range ds {
+		switch {
+		case d.Hash != emptyBlob.Hash:
+			rest = append(rest, d)
+		case d.Size != 0:
+			wrongSize = append(wrongSize, d)
+		}
+	}
+	if c, ok := s.(sizeChecker); ok {
+		m, w, err := c.checkSizes(ctx, rest)
+		return m, append(wrongSize, w...), err
+	}
+	m, err := s.Missing(ctx, rest)
+	if err != nil {
+		return nil, nil, err
+	}
+	isMissing := map[Digest]bool{}
+	for _, d := range m {
+		isMissing[d] = true
+	}
+	for _, d := range rest {
+		if isMissing[d] {
+			continue
+		}
+		switch err := readAll(ctx, s, d); {
+		case errors.Is(err, ErrNotFound):
+			m = append(m, d)
+		case errors.Is(err, ErrMismatch):
+			wrongSize = append(wrongSize, d)
+		case err != nil:
+			return nil, nil, err
+		}
+	}
+	return m, wrongSize, nil
+}
+
+// readAll reads blob d through s and drops it; the error wraps ErrMismatch
+// if the bytes are not d.
+func readAll(ctx context.Context, s Store, d Digest) error {
+	rc, err := s.Open(ctx, d)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(io.Discard, rc)
+	return err
 }
 
 // Lazy returns a Store that dials c when it is first used, so that a push
@@ -292,6 +377,14 @@ func (l *lazyStore) Open(ctx context.Context, d Digest) (io.ReadCloser, error) {
 		return nil, err
 	}
 	return s.Open(ctx, d)
+}
+
+func (l *lazyStore) checkSizes(ctx context.Context, ds []Digest) ([]Digest, []Digest, error) {
+	s, err := l.get()
+	if err != nil {
+		return nil, nil, err
+	}
+	return CheckSizes(ctx, s, ds)
 }
 
 func (l *lazyStore) String() string { return l.config.RedactedURL() }

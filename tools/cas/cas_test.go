@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -267,15 +268,89 @@ func TestGRPCRefusesCredentialsInTheAddress(t *testing.T) {
 	}
 }
 
+// credentialCases are the addresses of img/tests/remote_cache_tests.bzl,
+// which checks the Starlark side of the same notion.
+var credentialCases = map[string]bool{
+	"https://user:secret@cache.invalid/x":  true,
+	"user:pw@cache:443":                    true,
+	"u@cache":                              true,
+	"grpcs://u@h":                          true,
+	"grpc://u:p@h:1/instance":              true,
+	"HTTP://u@h":                           true,
+	"cache.example.com:443":                false,
+	"grpcs://cache.example.com":            false,
+	"https://cache.example.com/a@b":        false,
+	"https://cache.example.com/x?user=a@b": false,
+	"unix:/run/user@1000/cas.sock":         false,
+	"unix:///run/cas.sock":                 false,
+	"":                                     false,
+}
+
+func TestHasCredentials(t *testing.T) {
+	for address, want := range credentialCases {
+		if got := cas.HasCredentials(address); got != want {
+			t.Errorf("HasCredentials(%q) = %v, want %v", address, got, want)
+		}
+	}
+}
+
 func TestRedactedURL(t *testing.T) {
 	for url, want := range map[string]string{
-		"https://user:hunter2@cache.example.com/x": "https://user:xxxxx@cache.example.com/x",
+		"https://user:hunter2@cache.example.com/x": "https://xxxxx@cache.example.com/x",
 		"user:hunter2@cache.example.com:443":       "xxxxx@cache.example.com:443",
 		"grpcs://cache.example.com":                "grpcs://cache.example.com",
 		"unix:/run/cas.sock":                       "unix:/run/cas.sock",
+		"grpcs://u@h/x@y":                          "grpcs://xxxxx@h/x@y",
 	} {
 		if got := (cas.Config{URL: url}).RedactedURL(); got != want {
 			t.Errorf("RedactedURL(%q) = %q, want %q", url, got, want)
 		}
+	}
+}
+
+// CheckSizes tells a blob of another size from a missing one, for caches
+// that find blobs by hash alone (Bazel's HTTP cache, and REAPI servers
+// that ignore a digest's size).
+func TestCheckSizes(t *testing.T) {
+	for _, protocol := range []string{"http", "grpc", "grpc-ignoring-sizes"} {
+		t.Run(protocol, func(t *testing.T) {
+			c := castest.New()
+			url := c.ServeHTTP(t)
+			if protocol != "http" {
+				c.IgnoreSizes = protocol == "grpc-ignoring-sizes"
+				url = c.ServeGRPC(t)
+			}
+			store, err := cas.Dial(context.Background(), cas.Config{URL: url})
+			if err != nil {
+				t.Fatal(err)
+			}
+			blob := []byte("a layer of eleven bytes..")
+			good := cas.Of(blob)
+			c.Add(blob)
+			short := cas.Digest{Hash: good.Hash, Size: 5}
+			long := cas.Digest{Hash: good.Hash, Size: good.Size + 1}
+			absent := cas.Of([]byte("absent"))
+			emptyWrong := cas.Digest{Hash: cas.Of(nil).Hash, Size: 3}
+			ds := []cas.Digest{good, short, long, absent, cas.Of(nil), emptyWrong}
+			missing, wrong, err := cas.CheckSizes(context.Background(), store, ds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A cache that checks sizes lacks the digests of wrong size;
+			// one that does not has them with another size. Either way,
+			// only the right sizes are confirmed.
+			refused := map[cas.Digest]bool{}
+			for _, d := range append(missing, wrong...) {
+				refused[d] = true
+			}
+			for _, d := range ds {
+				if want := d != good && d != cas.Of(nil); refused[d] != want {
+					t.Errorf("%v: refused %v, want %v (missing %v, wrong size %v)", d, refused[d], want, missing, wrong)
+				}
+			}
+			if !slices.Contains(missing, absent) {
+				t.Errorf("missing = %v, want %v among them", missing, absent)
+			}
+		})
 	}
 }

@@ -107,7 +107,7 @@ func grpcTarget(raw string) (target string, secure bool, err error) {
 		target, secure = raw, true
 	}
 	target = strings.TrimSuffix(target, "/")
-	if strings.Contains(target, "@") {
+	if HasCredentials(raw) {
 		// gRPC has no use for user:password in the address, and it would
 		// end up in messages: credentials go in headers.
 		return "", false, fmt.Errorf("credentials in the address are not used over gRPC: give them with --remote_header (or $%s) or a credential helper (//img/settings:credential_helper, $%s)", HeadersEnv, CredentialHelperEnv)
@@ -176,6 +176,74 @@ func (s *grpcStore) Missing(ctx context.Context, ds []Digest) ([]Digest, error) 
 		}
 	}
 	return missing, nil
+}
+
+// checkSizes asks FindMissingBlobs, then confirms the size of each blob
+// found with two reads of at most one byte: one at d.Size-1, which must
+// give a byte, and one at d.Size, which must give none. A server that
+// ignores the size of a digest (many key blobs by hash) still reads the
+// offsets of the blob it has.
+func (s *grpcStore) checkSizes(ctx context.Context, ds []Digest) (missing, wrongSize []Digest, err error) {
+	missing, err = s.Missing(ctx, ds)
+	if err != nil {
+		return nil, nil, err
+	}
+	isMissing := map[Digest]bool{}
+	for _, d := range missing {
+		isMissing[d] = true
+	}
+	for _, d := range ds {
+		if isMissing[d] || d.Size == 0 {
+			// Size 0 with a hash other than the empty blob's: the cache
+			// said it has it, but no blob of 0 bytes has that hash.
+			if !isMissing[d] {
+				wrongSize = append(wrongSize, d)
+			}
+			continue
+		}
+		before, err := s.readAt(ctx, d, d.Size-1)
+		if err != nil {
+			return nil, nil, err
+		}
+		after, err := s.readAt(ctx, d, d.Size)
+		if err != nil {
+			return nil, nil, err
+		}
+		if before != 1 || after != 0 {
+			wrongSize = append(wrongSize, d)
+		}
+	}
+	return missing, wrongSize, nil
+}
+
+// readAt reads at most one byte of d at offset and returns how many came;
+// 0 for an offset past the end or a blob the cache does not have at d.Size.
+func (s *grpcStore) readAt(ctx context.Context, d Digest, offset int64) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := s.bs.Read(ctx, &bspb.ReadRequest{ResourceName: s.resource("blobs", d.Hash, fmt.Sprint(d.Size)), ReadOffset: offset, ReadLimit: 1})
+	if err != nil {
+		return 0, s.wrap("reading "+d.String(), err)
+	}
+	n := 0
+	for {
+		msg, err := stream.Recv()
+		if err == io.EOF {
+			return n, nil
+		}
+		switch status.Code(err) {
+		case codes.OK:
+		case codes.NotFound, codes.OutOfRange, codes.InvalidArgument:
+			return n, nil
+		default:
+			return 0, s.wrap("reading "+d.String(), err)
+		}
+		n += len(msg.GetData())
+		if n > 1 {
+			// The server ignored read_limit: the answer proves nothing.
+			return 2, nil
+		}
+	}
 }
 
 // resource is the ByteStream name of a sha256 blob.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -50,7 +51,25 @@ func dialHTTP(c Config) (Store, error) {
 		}
 		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	return &httpStore{base: base, client: &http.Client{Transport: transport}, static: c.Headers, helper: c.CredentialHelper}, nil
+	client := &http.Client{Transport: transport, CheckRedirect: sameOrigin}
+	return &httpStore{base: base, client: client, static: c.Headers, helper: c.CredentialHelper}, nil
+}
+
+// maxRedirects is as many redirects as net/http follows by default.
+const maxRedirects = 10
+
+// sameOrigin follows redirects within the cache's scheme and host only:
+// every request carries the configured headers and the credential
+// helper's (API keys, tokens), which another host must not see.
+func sameOrigin(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+	}
+	first := via[0].URL
+	if !strings.EqualFold(req.URL.Host, first.Host) || req.URL.Scheme != first.Scheme {
+		return fmt.Errorf("redirected to %s://%s, another origin than the cache's: not followed, so that the cache's headers and credentials go nowhere else", req.URL.Scheme, req.URL.Host)
+	}
+	return nil
 }
 
 func (s *httpStore) name() string { return s.base.Redacted() }
@@ -150,6 +169,62 @@ func (s *httpStore) Missing(ctx context.Context, ds []Digest) ([]Digest, error) 
 		}
 	}
 	return missing, nil
+}
+
+// checkSizes asks with HEAD and compares Content-Length; an answer without
+// one is checked by reading the blob.
+func (s *httpStore) checkSizes(ctx context.Context, ds []Digest) (missing, wrongSize []Digest, err error) {
+	const (
+		present = iota
+		absent
+		wrong
+	)
+	state := make([]int, len(ds))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(headConcurrency)
+	for i, d := range ds {
+		g.Go(func() error {
+			req, err := s.request(gctx, http.MethodHead, d, nil)
+			if err != nil {
+				return err
+			}
+			resp, err := s.do(req, d)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			switch {
+			case resp.StatusCode == http.StatusNotFound:
+				state[i] = absent
+			case resp.StatusCode != http.StatusOK:
+				return s.statusError(resp, d)
+			case resp.ContentLength >= 0 && resp.ContentLength != d.Size:
+				state[i] = wrong
+			case resp.ContentLength < 0:
+				switch err := readAll(gctx, s, d); {
+				case errors.Is(err, ErrNotFound):
+					state[i] = absent
+				case errors.Is(err, ErrMismatch):
+					state[i] = wrong
+				case err != nil:
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	for i, d := range ds {
+		switch state[i] {
+		case absent:
+			missing = append(missing, d)
+		case wrong:
+			wrongSize = append(wrongSize, d)
+		}
+	}
+	return missing, wrongSize, nil
 }
 
 func (s *httpStore) Open(ctx context.Context, d Digest) (io.ReadCloser, error) {

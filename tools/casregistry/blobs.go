@@ -29,18 +29,19 @@ func parseDigest(s string) (string, *apiError) {
 	return encoded, nil
 }
 
-// getBlob is GET and HEAD /v2/<name>/blobs/<digest>. Every blob of the
-// cache is served under any repository name: the cache has no repositories.
-func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, _, ref string) *apiError {
+// getBlob is GET and HEAD /v2/<name>/blobs/<digest>. A blob is served in
+// the repositories whose manifests name it, or into which it was uploaded
+// or mounted; never just because the cache has it: knowing a hash must not
+// be enough to read a blob of the cache. At most its confirmed size is
+// read from the cache, and checked.
+func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, name, ref string) *apiError {
 	hex, e := parseDigest(ref)
 	if e != nil {
 		return e
 	}
 	size, ok := s.disk.size(hex)
-	if !ok {
-		// Without the size a REAPI cache cannot be asked; a push (of a
-		// manifest naming it, or of the blob) teaches it.
-		return blobUnknown("blob %s is unknown to this registry: no manifest pushed here names it", ref)
+	if !ok || !s.disk.hasLink(name, hex) {
+		return blobUnknown("blob %s is unknown in repository %s: no manifest pushed to it names the blob, and it was not uploaded to it", ref, name)
 	}
 	d := cas.Digest{Hash: hex, Size: size}
 	h := w.Header()

@@ -17,13 +17,17 @@ import (
 // directory. Every file is written to a temporary name and renamed, so a
 // crash leaves either the old or the new file, never half of one:
 //
-//	blobs/sha256/<hex>                                    size of a blob the cache had, in decimal
+//	sizes/sha256/<hex>                                    size of a blob, in decimal, as the cache confirmed it
 //	repositories/<name>/_manifests/revisions/sha256/<hex> media type, a newline, the manifest
 //	repositories/<name>/_manifests/tags/<tag>             the digest the tag names
+//	repositories/<name>/_layers/sha256/<hex>              empty: the repository may serve this blob
 //
 // Repository name components never start with "_", and tags and hex digests
 // never with ".", so these names cannot collide with each other or with
-// the temporary files.
+// the temporary files. A size, once written, is never changed. (Earlier
+// versions kept sizes, unconfirmed, in blobs/sha256/: they are not
+// read, and the images of such a directory are served again once pushed
+// again.)
 type disk struct{ root string }
 
 func (d disk) repoDir(name string) string {
@@ -39,7 +43,25 @@ func (d disk) tagPath(name, tag string) string {
 }
 
 func (d disk) sizePath(hex string) string {
-	return filepath.Join(d.root, "blobs", "sha256", hex)
+	return filepath.Join(d.root, "sizes", "sha256", hex)
+}
+
+func (d disk) linkPath(name, hex string) string {
+	return filepath.Join(d.root, "repositories", filepath.FromSlash(name), "_layers", "sha256", hex)
+}
+
+// hasLink reports whether repository name may serve blob hex: a manifest
+// of it names the blob, or the blob was uploaded or mounted into it.
+func (d disk) hasLink(name, hex string) bool {
+	_, err := os.Stat(d.linkPath(name, hex))
+	return err == nil
+}
+
+func (d disk) putLink(name, hex string) error {
+	if d.hasLink(name, hex) {
+		return nil
+	}
+	return writeAtomic(d.linkPath(name, hex), nil)
 }
 
 // repoExists: a repository exists once a manifest was pushed to it.
@@ -103,8 +125,8 @@ func (d disk) tags(name string) ([]string, error) {
 	return tags, nil
 }
 
-// size returns the size of a blob that a manifest or an upload showed to
-// be in the cache; false if it is unknown here. REAPI caches need the size
+// size returns the size of a blob as the cache confirmed it (or an upload
+// of its bytes); false if it is unknown here. REAPI caches need the size
 // to find a blob, and the blob URLs of the distribution API carry only the hash.
 func (d disk) size(hex string) (int64, bool) {
 	data, err := os.ReadFile(d.sizePath(hex))
@@ -115,38 +137,76 @@ func (d disk) size(hex string) (int64, bool) {
 	return n, err == nil && n >= 0
 }
 
-func (d disk) putSize(dg cas.Digest) error {
-	if n, ok := d.size(dg.Hash); ok && n == dg.Size {
-		return nil
+// putSize records the size of a blob, unless one is recorded already: it
+// returns the size recorded, which the caller compares with its own.
+func (d disk) putSize(dg cas.Digest) (int64, error) {
+	if n, ok := d.size(dg.Hash); ok {
+		return n, nil
 	}
-	return writeAtomic(d.sizePath(dg.Hash), []byte(strconv.FormatInt(dg.Size, 10)+"\n"))
+	err := writeNew(d.sizePath(dg.Hash), []byte(strconv.FormatInt(dg.Size, 10)+"\n"))
+	if errors.Is(err, fs.ErrExist) {
+		// Another request recorded it first.
+		if n, ok := d.size(dg.Hash); ok {
+			return n, nil
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	return dg.Size, nil
+}
+
+// writeNew writes data to path as writeAtomic does, but fails with
+// fs.ErrExist rather than replace a file that is there: a hard link, not a
+// rename, puts it in place.
+func writeNew(path string, data []byte) error {
+	tmp, err := writeTemp(path, data)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	return os.Link(tmp, path)
 }
 
 // writeAtomic writes data to a temporary file next to path, syncs it and
 // renames it over path.
 func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
+	tmp, err := writeTemp(path, data)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(f.Name()) // no-op after the rename
+	defer os.Remove(tmp) // no-op after the rename
+	return os.Rename(tmp, path)
+}
+
+// writeTemp writes and syncs data to a temporary file next to path and
+// returns its name.
+func writeTemp(path string, data []byte) (string, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return "", err
+	}
 	if _, err := f.Write(data); err != nil {
 		f.Close()
-		return err
+		os.Remove(f.Name())
+		return "", err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return err
+		os.Remove(f.Name())
+		return "", err
 	}
 	if err := f.Close(); err != nil {
-		return err
+		os.Remove(f.Name())
+		return "", err
 	}
 	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return err
+		os.Remove(f.Name())
+		return "", err
 	}
-	return os.Rename(f.Name(), path)
+	return f.Name(), nil
 }

@@ -45,6 +45,10 @@ func unsupported(format string, args ...any) *apiError {
 	return newError(http.StatusMethodNotAllowed, "UNSUPPORTED", format, args...)
 }
 
+func internal(err error) *apiError {
+	return newError(http.StatusInternalServerError, "UNKNOWN", "%v", err)
+}
+
 // cacheUnavailable is a failure to reach the remote cache; clients retry 503.
 func cacheUnavailable(err error) *apiError {
 	return newError(http.StatusServiceUnavailable, "UNAVAILABLE", "the remote cache failed: %v", err)

@@ -123,8 +123,11 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, name, ref s
 		return e
 	}
 	for _, b := range blobs {
-		if err := s.disk.putSize(b); err != nil {
-			return newError(http.StatusInternalServerError, "UNKNOWN", "%v", err)
+		if e := s.recordSize(b.Digest); e != nil {
+			return e
+		}
+		if err := s.disk.putLink(name, b.Hash); err != nil {
+			return internal(err)
 		}
 	}
 	if err := s.disk.putManifest(name, hex, string(mediaType), raw); err != nil {
@@ -138,9 +141,9 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, name, ref s
 		if err := s.disk.putTag(name, tag, hex); err != nil {
 			return newError(http.StatusInternalServerError, "UNKNOWN", "%v", err)
 		}
-		s.log.Printf("pushed %s:%s (%s, %s, %s)", name, tag, digest, mediaType, what)
+		s.log.Printf("pushed %s:%s (%s, %s, %s) from %s", name, tag, digest, mediaType, what, client(r))
 	} else {
-		s.log.Printf("pushed %s@%s (%s, %s)", name, digest, mediaType, what)
+		s.log.Printf("pushed %s@%s (%s, %s) from %s", name, digest, mediaType, what, client(r))
 	}
 	h := w.Header()
 	h.Set("Location", "/v2/"+name+"/manifests/"+digest)
@@ -179,9 +182,16 @@ func manifestMediaType(contentType string, raw []byte) (types.MediaType, *apiErr
 	return mediaType, nil
 }
 
+// blobRef is a blob a manifest names: its digest and size, and where in
+// the manifest ("layers[2]") for messages.
+type blobRef struct {
+	cas.Digest
+	field string
+}
+
 // references returns the blobs an image manifest needs from the cache, or
 // the manifests an index needs in the repository.
-func references(mediaType types.MediaType, raw []byte) ([]cas.Digest, []v1.Descriptor, *apiError) {
+func references(mediaType types.MediaType, raw []byte) ([]blobRef, []v1.Descriptor, *apiError) {
 	if isIndex(mediaType) {
 		index, err := v1.ParseIndexManifest(bytes.NewReader(raw))
 		if err != nil {
@@ -200,7 +210,7 @@ func references(mediaType types.MediaType, raw []byte) ([]cas.Digest, []v1.Descr
 	if err != nil {
 		return nil, nil, manifestInvalid("the manifest does not parse: %v", err)
 	}
-	var blobs []cas.Digest
+	var blobs []blobRef
 	add := func(what string, d v1.Descriptor) *apiError {
 		hex, e := parseDigest(d.Digest.String())
 		if e != nil {
@@ -209,7 +219,7 @@ func references(mediaType types.MediaType, raw []byte) ([]cas.Digest, []v1.Descr
 		if d.Size < 0 {
 			return manifestInvalid("%s: size %d", what, d.Size)
 		}
-		blobs = append(blobs, cas.Digest{Hash: hex, Size: d.Size})
+		blobs = append(blobs, blobRef{cas.Digest{Hash: hex, Size: d.Size}, what})
 		return nil
 	}
 	if e := add("config", m.Config); e != nil {
@@ -230,16 +240,47 @@ func references(mediaType types.MediaType, raw []byte) ([]cas.Digest, []v1.Descr
 // cacheTimeout bounds a question to the cache while a client waits.
 const cacheTimeout = 60 * time.Second
 
-// checkBlobs answers MANIFEST_BLOB_UNKNOWN for blobs the cache lacks.
-func (s *Server) checkBlobs(r *http.Request, blobs []cas.Digest) *apiError {
+// checkBlobs answers MANIFEST_BLOB_UNKNOWN for blobs the cache lacks, and
+// MANIFEST_INVALID for a size that is not the blob's, as distribution
+// does: a size recorded here is compared, any other is confirmed by the
+// cache (cas.CheckSizes) before it is recorded.
+func (s *Server) checkBlobs(r *http.Request, blobs []blobRef) *apiError {
 	if len(blobs) == 0 {
 		return nil
 	}
+	var known, unknown []cas.Digest
+	field := map[cas.Digest]string{}
+	for _, b := range blobs {
+		field[b.Digest] = b.field
+		n, ok := s.disk.size(b.Hash)
+		switch {
+		case ok && n != b.Size:
+			return sizeMismatch(b, fmt.Sprintf("the blob has %d bytes", n))
+		case ok:
+			known = append(known, b.Digest)
+		default:
+			unknown = append(unknown, b.Digest)
+		}
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), cacheTimeout)
 	defer cancel()
-	missing, err := s.blobs.Missing(ctx, blobs)
-	if err != nil {
-		return cacheUnavailable(err)
+	var missing []cas.Digest
+	if len(known) > 0 {
+		m, err := s.blobs.Missing(ctx, known)
+		if err != nil {
+			return cacheUnavailable(err)
+		}
+		missing = m
+	}
+	if len(unknown) > 0 {
+		m, wrong, err := cas.CheckSizes(ctx, s.blobs, unknown)
+		if err != nil {
+			return cacheUnavailable(err)
+		}
+		if len(wrong) > 0 {
+			return sizeMismatch(blobRef{wrong[0], field[wrong[0]]}, "the remote cache has the blob with another size")
+		}
+		missing = append(missing, m...)
 	}
 	if len(missing) == 0 {
 		return nil
@@ -253,6 +294,25 @@ func (s *Server) checkBlobs(r *http.Request, blobs []cas.Digest) *apiError {
 		len(missing), strings.Join(names, ", "))
 	e.detail = map[string]string{"digest": "sha256:" + missing[0].Hash}
 	return e
+}
+
+func sizeMismatch(b blobRef, why string) *apiError {
+	e := manifestInvalid("%s: sha256:%s is not %d bytes: %s", b.field, b.Hash, b.Size, why)
+	e.detail = map[string]any{"digest": "sha256:" + b.Hash, "size": b.Size}
+	return e
+}
+
+// recordSize records a confirmed size; a size recorded since (by another
+// push) that differs refuses the push, and the recorded one stays.
+func (s *Server) recordSize(d cas.Digest) *apiError {
+	n, err := s.disk.putSize(d)
+	if err != nil {
+		return internal(err)
+	}
+	if n != d.Size {
+		return sizeMismatch(blobRef{d, "blob"}, fmt.Sprintf("the blob has %d bytes", n))
+	}
+	return nil
 }
 
 // checkChildren answers MANIFEST_BLOB_UNKNOWN for children of an index that

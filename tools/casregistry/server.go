@@ -7,15 +7,24 @@
 // A blob can be pushed only if the cache has it already: the bytes are
 // checked against the digest and dropped. Anything else is refused with
 // UNSUPPORTED, since this registry stores no blob bytes.
+//
+// What it trusts: the remote cache, for blob bytes and sizes (a size is
+// recorded only once the cache confirms it, and never changed), and the
+// credentials of WithAuth, for writes and, if asked, reads. A blob is
+// served only in a repository whose manifests name it or into which it was
+// uploaded or mounted: knowing a hash is not enough to read a blob.
 package casregistry
 
 import (
-	"github.com/rules-img/rules_img/tools/cas"
+	"context"
 	"log"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/rules-img/rules_img/tools/cas"
 )
 
 // Server is the registry, an http.Handler.
@@ -28,15 +37,92 @@ type Server struct {
 	// index's children and the write see the same repository.
 	mu      sync.Mutex
 	uploads uploads
+
+	// auth is nil when anyone may read and write.
+	auth      *Auth
+	authReads bool
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithAuth makes writes (PUT, POST, PATCH, DELETE) need credentials of a;
+// with reads, every request does. Requests without them get 401 and a
+// Basic challenge, as from distribution with htpasswd.
+func WithAuth(a *Auth, reads bool) Option {
+	return func(s *Server) { s.auth, s.authReads = a, reads }
+}
+
+// WithUploadLimits bounds the upload sessions open at once: total in all,
+// perClient for one client (its user, or without authentication its IP
+// address). The defaults are DefaultMaxUploads and DefaultMaxUploadsPerClient.
+func WithUploadLimits(total, perClient int) Option {
+	return func(s *Server) { s.uploads.max, s.uploads.perClient = total, perClient }
 }
 
 // New serves the manifests kept below dir and the blobs of store. Writes
 // (pushed manifests and tags) are logged to logger, if not nil.
-func New(dir string, store cas.Store, logger *log.Logger) *Server {
+func New(dir string, store cas.Store, logger *log.Logger, opts ...Option) *Server {
 	if logger == nil {
 		logger = log.New(discard{}, "", 0)
 	}
-	return &Server{blobs: store, disk: disk{root: dir}, log: logger, uploads: uploads{sessions: map[string]*upload{}}}
+	s := &Server{blobs: store, disk: disk{root: dir}, log: logger, uploads: newUploads(DefaultMaxUploads, DefaultMaxUploadsPerClient)}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+type clientKey struct{}
+
+// client names who sent r, for the per-client limits: the user, or the IP
+// address of an anonymous client.
+func client(r *http.Request) string {
+	if c, ok := r.Context().Value(clientKey{}).(string); ok {
+		return c
+	}
+	return anonymousClient(r)
+}
+
+func anonymousClient(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return "ip:" + host
+}
+
+// authorize checks r's credentials. It returns r with its client in the
+// context, or false after answering 401.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+	if s.auth == nil {
+		return r, true
+	}
+	user, present, ok := s.auth.authenticate(r)
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
+	// GET /v2/ is how clients learn the challenge: it answers 401 to
+	// anyone without credentials, even when reads are open.
+	base := r.URL.Path == "/v2/" || r.URL.Path == "/v2"
+	var e *apiError
+	switch {
+	case present && !ok:
+		e = unauthorized("the credentials were not accepted")
+	case !present && (!read || s.authReads || base):
+		what := "writes need"
+		if read {
+			what = "this registry needs"
+		}
+		e = unauthorized("%s credentials: a user of --htpasswd or a token of --tokens_file", what)
+	}
+	if e != nil {
+		w.Header().Set("WWW-Authenticate", challenge)
+		writeError(w, r, e)
+		return r, false
+	}
+	if !present {
+		return r, true
+	}
+	return r.WithContext(context.WithValue(r.Context(), clientKey{}, "user:"+user)), true
 }
 
 type discard struct{}
@@ -56,8 +142,12 @@ var (
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
-	rest, ok := strings.CutPrefix(r.URL.Path, "/v2/")
-	if !ok && r.URL.Path != "/v2" {
+	r, ok := s.authorize(w, r)
+	if !ok {
+		return
+	}
+	rest, isAPI := strings.CutPrefix(r.URL.Path, "/v2/")
+	if !isAPI && r.URL.Path != "/v2" {
 		writeError(w, r, newError(http.StatusNotFound, "NOT_FOUND", "%s is not an API of the OCI distribution spec (/v2/...)", r.URL.Path))
 		return
 	}

@@ -11,6 +11,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -95,11 +97,12 @@ func protocols(t *testing.T, test func(t *testing.T, f *fixture)) {
 	}
 }
 
-func newFixture(t *testing.T, protocol string) *fixture {
+func newFixture(t *testing.T, protocol string, opts ...Option) *fixture {
 	t.Helper()
 	f := &fixture{dir: t.TempDir(), cache: cache{castest.New()}}
 	url := f.cache.ServeHTTP(t)
-	if protocol == "grpc" {
+	if strings.HasPrefix(protocol, "grpc") {
+		f.cache.IgnoreSizes = protocol == "grpc-ignoring-sizes"
 		url = f.cache.ServeGRPC(t)
 	}
 	store, err := cas.Dial(context.Background(), cas.Config{URL: url})
@@ -107,7 +110,7 @@ func newFixture(t *testing.T, protocol string) *fixture {
 		t.Fatal(err)
 	}
 	f.store = store
-	f.count = &counting{byVerb: map[string]int{}, next: New(f.dir, store, nil)}
+	f.count = &counting{byVerb: map[string]int{}, next: New(f.dir, store, nil, opts...)}
 	f.srv = httptest.NewServer(f.count)
 	t.Cleanup(f.srv.Close)
 	f.host = strings.TrimPrefix(f.srv.URL, "http://")
@@ -138,6 +141,33 @@ func (f *fixture) do(t *testing.T, method, path, contentType string, body []byte
 	}
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
+}
+
+// doAs sends a request with headers.
+func (f *fixture) doAs(t *testing.T, headers map[string]string, method, path string, body []byte) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func writeFile(t testing.TB, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // wantError checks the status and the first error code of a response.
@@ -410,10 +440,18 @@ func TestUploads(t *testing.T) {
 		if got, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK || !bytes.Equal(got, inCache) {
 			t.Errorf("GET after upload: %d %q", resp.StatusCode, got)
 		}
-		// Mount from anywhere: the cache has no repositories.
+		// Mount from a repository that has the blob; from one that does
+		// not, the mount becomes an upload, as the spec says.
 		resp = f.do(t, http.MethodPost, "/v2/other/blobs/uploads/?mount="+digest+"&from=app", "", nil)
 		if resp.StatusCode != http.StatusCreated {
 			t.Errorf("mount: %d", resp.StatusCode)
+		}
+		if resp := f.do(t, http.MethodGet, "/v2/other/blobs/"+digest, "", nil); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET after a mount: %d", resp.StatusCode)
+		}
+		resp = f.do(t, http.MethodPost, "/v2/third/blobs/uploads/?mount="+digest+"&from=nothing", "", nil)
+		if resp.StatusCode != http.StatusAccepted {
+			t.Errorf("mount from a repository without the blob: %d, want 202", resp.StatusCode)
 		}
 
 		// A blob the cache lacks is refused, by a monolithic POST or a session.

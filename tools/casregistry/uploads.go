@@ -19,21 +19,27 @@ import (
 // it arrives and dropped. It succeeds when the bytes have the digest the
 // client names and the remote cache has that blob (Bazel put it there); a
 // blob the cache lacks is refused with UNSUPPORTED, before anything refers
-// to it. Cross-repository mounts succeed for any blob of the cache whose
-// size is known here.
+// to it. A blob uploaded into a repository is served from it afterwards.
+// Cross-repository mounts succeed for blobs of the repository mounted from.
 
-// maxUploads bounds the upload sessions open at once.
-const maxUploads = 1024
+// The default bounds of the upload sessions open at once: in all, and for
+// one client, so that one client cannot take all the sessions from others.
+// A push opens at most a few at a time (crane: 4 jobs; skopeo: 6).
+const (
+	DefaultMaxUploads          = 1024
+	DefaultMaxUploadsPerClient = 64
+)
 
 // uploadIdle is how long an upload session may go unused: sessions that
 // clients abandoned are dropped after it, so that they never fill maxUploads.
 const uploadIdle = 10 * time.Minute
 
 type upload struct {
-	mu   sync.Mutex
-	name string
-	sum  hash.Hash
-	n    int64
+	mu    sync.Mutex
+	name  string
+	owner string // the client that started it; see client
+	sum   hash.Hash
+	n     int64
 	// lastUsed is guarded by uploads.mu.
 	lastUsed time.Time
 }
@@ -41,8 +47,16 @@ type upload struct {
 type uploads struct {
 	mu       sync.Mutex
 	sessions map[string]*upload
+	open     map[string]int // sessions by owner
+	max      int
+	// perClient bounds the sessions of one owner.
+	perClient int
 	// now is the clock; nil means time.Now.
 	now func() time.Time
+}
+
+func newUploads(total, perClient int) uploads {
+	return uploads{sessions: map[string]*upload{}, open: map[string]int{}, max: total, perClient: perClient}
 }
 
 func (u *uploads) clock() time.Time {
@@ -52,7 +66,7 @@ func (u *uploads) clock() time.Time {
 	return time.Now()
 }
 
-func (u *uploads) start(name string) (string, *apiError) {
+func (u *uploads) start(name, owner string) (string, *apiError) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", newError(http.StatusInternalServerError, "UNKNOWN", "%v", err)
@@ -64,22 +78,40 @@ func (u *uploads) start(name string) (string, *apiError) {
 	for k, up := range u.sessions {
 		// A session in use (its lock held, by a long PATCH) is kept.
 		if now.Sub(up.lastUsed) > uploadIdle && up.mu.TryLock() {
-			delete(u.sessions, k)
+			u.remove(k)
 			up.mu.Unlock()
 		}
 	}
-	if len(u.sessions) >= maxUploads {
-		return "", newError(http.StatusTooManyRequests, "TOOMANYREQUESTS", "%d uploads are open; finish or cancel some", maxUploads)
+	if u.open[owner] >= u.perClient {
+		return "", newError(http.StatusTooManyRequests, "TOOMANYREQUESTS", "you have %d uploads open, the most one client may; finish or cancel some", u.open[owner])
 	}
-	u.sessions[id] = &upload{name: name, sum: sha256.New(), lastUsed: now}
+	if len(u.sessions) >= u.max {
+		return "", newError(http.StatusTooManyRequests, "TOOMANYREQUESTS", "%d uploads are open; finish or cancel some", u.max)
+	}
+	u.sessions[id] = &upload{name: name, owner: owner, sum: sha256.New(), lastUsed: now}
+	u.open[owner]++
 	return id, nil
 }
 
-func (u *uploads) get(name, id string) (*upload, *apiError) {
+// remove drops a session; the caller holds u.mu.
+func (u *uploads) remove(id string) {
+	up, ok := u.sessions[id]
+	if !ok {
+		return
+	}
+	delete(u.sessions, id)
+	if u.open[up.owner]--; u.open[up.owner] <= 0 {
+		delete(u.open, up.owner)
+	}
+}
+
+// get finds a session of repository name that owner started: a session
+// is not shared with other clients.
+func (u *uploads) get(name, owner, id string) (*upload, *apiError) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	up, ok := u.sessions[id]
-	if !ok || up.name != name {
+	if !ok || up.name != name || up.owner != owner {
 		return nil, newError(http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN", "no upload %q in repository %s", id, name)
 	}
 	up.lastUsed = u.clock()
@@ -89,7 +121,7 @@ func (u *uploads) get(name, id string) (*upload, *apiError) {
 func (u *uploads) end(id string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	delete(u.sessions, id)
+	u.remove(id)
 }
 
 func uploadLocation(name, id string) string { return "/v2/" + name + "/blobs/uploads/" + id }
@@ -101,14 +133,19 @@ func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, name, id st
 		return unsupported("POST to an upload session; use PATCH or PUT")
 	}
 	q := r.URL.Query()
-	if mount := q.Get("mount"); mount != "" {
-		if hex, e := parseDigest(mount); e == nil {
+	if mount, from := q.Get("mount"), q.Get("from"); mount != "" && nameRE.MatchString(from) {
+		// A blob of the repository mounted from: naming a hash is not
+		// enough to get a blob into a repository.
+		if hex, e := parseDigest(mount); e == nil && s.disk.hasLink(from, hex) {
 			if size, ok := s.disk.size(hex); ok {
 				missing, err := s.blobs.Missing(r.Context(), []cas.Digest{{Hash: hex, Size: size}})
 				if err != nil {
 					return cacheUnavailable(err)
 				}
 				if len(missing) == 0 {
+					if err := s.disk.putLink(name, hex); err != nil {
+						return internal(err)
+					}
 					blobCreated(w, name, mount)
 					return nil
 				}
@@ -116,12 +153,13 @@ func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, name, id st
 		}
 		// As the spec says: a mount that cannot be done becomes an upload.
 	}
-	id, e := s.uploads.start(name)
+	owner := client(r)
+	id, e := s.uploads.start(name, owner)
 	if e != nil {
 		return e
 	}
 	if digest := q.Get("digest"); digest != "" {
-		up, _ := s.uploads.get(name, id)
+		up, _ := s.uploads.get(name, owner, id)
 		defer s.uploads.end(id)
 		return s.complete(w, r, up, digest)
 	}
@@ -135,7 +173,7 @@ func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, name, id st
 
 // patchUpload is PATCH of a session: one chunk, in order.
 func (s *Server) patchUpload(w http.ResponseWriter, r *http.Request, name, id string) *apiError {
-	up, e := s.uploads.get(name, id)
+	up, e := s.uploads.get(name, client(r), id)
 	if e != nil {
 		return e
 	}
@@ -174,7 +212,7 @@ func rangeHeader(n int64) string {
 
 // finishUpload is PUT of a session, with ?digest= and maybe a last chunk.
 func (s *Server) finishUpload(w http.ResponseWriter, r *http.Request, name, id string) *apiError {
-	up, e := s.uploads.get(name, id)
+	up, e := s.uploads.get(name, client(r), id)
 	if e != nil {
 		return e
 	}
@@ -200,6 +238,8 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, up *upload, di
 	if got := hex.EncodeToString(up.sum.Sum(nil)); got != hexWant {
 		return digestInvalid("the uploaded bytes have digest sha256:%s, not %s", got, digest)
 	}
+	// The bytes had the digest, so the blob has up.n bytes: the size is
+	// confirmed by the upload itself, once the cache has the blob.
 	d := cas.Digest{Hash: hexWant, Size: up.n}
 	missing, err := s.blobs.Missing(r.Context(), []cas.Digest{d})
 	if err != nil {
@@ -208,8 +248,11 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, up *upload, di
 	if len(missing) > 0 {
 		return unsupported("blob %s (%d bytes) is not in the remote cache: this registry serves blobs from Bazel's remote cache and stores none itself; build the image with the cache (--remote_cache) so its blobs are there, or push it to another registry", digest, up.n)
 	}
-	if err := s.disk.putSize(d); err != nil {
-		return newError(http.StatusInternalServerError, "UNKNOWN", "%v", err)
+	if e := s.recordSize(d); e != nil {
+		return e
+	}
+	if err := s.disk.putLink(up.name, hexWant); err != nil {
+		return internal(err)
 	}
 	blobCreated(w, up.name, digest)
 	return nil
@@ -224,7 +267,7 @@ func blobCreated(w http.ResponseWriter, name, digest string) {
 
 // uploadStatus is GET of a session: how many bytes arrived.
 func (s *Server) uploadStatus(w http.ResponseWriter, r *http.Request, name, id string) *apiError {
-	up, e := s.uploads.get(name, id)
+	up, e := s.uploads.get(name, client(r), id)
 	if e != nil {
 		return e
 	}
@@ -240,7 +283,7 @@ func (s *Server) uploadStatus(w http.ResponseWriter, r *http.Request, name, id s
 
 // cancelUpload is DELETE of a session.
 func (s *Server) cancelUpload(w http.ResponseWriter, r *http.Request, name, id string) *apiError {
-	if _, e := s.uploads.get(name, id); e != nil {
+	if _, e := s.uploads.get(name, client(r), id); e != nil {
 		return e
 	}
 	s.uploads.end(id)

@@ -289,7 +289,27 @@ func (l *describedLayer) Compressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return metered(rc, l.desc, l.meter), nil
+	return metered(&sizedReader{ReadCloser: rc, desc: l.desc, left: l.desc.Size}, l.desc, l.meter), nil
+}
+
+// sizedReader reads a source registry's blob and fails once it sends more
+// than the descriptor's size: a copy never streams more than it declared.
+type sizedReader struct {
+	io.ReadCloser
+	desc v1.Descriptor
+	left int64
+}
+
+func (r *sizedReader) Read(p []byte) (int, error) {
+	if int64(len(p)) > r.left+1 {
+		p = p[:r.left+1]
+	}
+	n, err := r.ReadCloser.Read(p)
+	if int64(n) > r.left {
+		return 0, fmt.Errorf("layer %s: the source sends more than the %d bytes its descriptor declares", r.desc.Digest, r.desc.Size)
+	}
+	r.left -= int64(n)
+	return n, err
 }
 
 // metered reports the bytes read from rc to m.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/rules-img/rules_img/tools/tarlayer"
 )
 
 // copyBufferSize is the size of reads from source files. 64 KiB keeps
@@ -33,7 +35,9 @@ func WriteLayout(w io.Writer, l *Layout) error {
 
 // writeTar writes the entries that walk gives. walk runs twice: first to
 // learn which file sizes occur more than once (only those files can be
-// duplicates), then to write.
+// duplicates), then to write. Every header passes layer_from_tar's policy
+// (tarlayer.Checker) first, so that image_layer accepts the same names and
+// symlink targets: none that leaves the image root once unpacked.
 func writeTar(w io.Writer, walk func(func(*Entry) error) error) error {
 	sizes := &sizeSet{}
 	err := walk(func(e *Entry) error {
@@ -48,8 +52,12 @@ func writeTar(w io.Writer, walk func(func(*Entry) error) error) error {
 	tw := tar.NewWriter(w)
 	d := newDeduper(sizes)
 	buf := make([]byte, copyBufferSize)
+	check := tarlayer.NewChecker(false)
 	err = walk(func(e *Entry) error {
 		hdr := header(e)
+		if err := check.Check(hdr); err != nil {
+			return err
+		}
 		if e.Kind != KindFile || e.Size == 0 {
 			if err := tw.WriteHeader(hdr); err != nil {
 				return fmt.Errorf("/%s: %w", e.Path, err)
@@ -62,6 +70,9 @@ func writeTar(w io.Writer, walk func(func(*Entry) error) error) error {
 		return nil
 	})
 	if err != nil {
+		return err
+	}
+	if err := check.Finish(); err != nil {
 		return err
 	}
 	return tw.Close()

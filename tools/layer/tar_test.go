@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -712,6 +713,29 @@ func TestKindString(t *testing.T) {
 	for k, want := range map[Kind]string{KindFile: "file", KindDir: "directory", KindSymlink: "symlink", Kind(9): "kind(9)"} {
 		if got := k.String(); got != want {
 			t.Errorf("Kind(%d).String() = %q, want %q", int(k), got, want)
+		}
+	}
+}
+
+// TestLayerFromTarPolicy: image_layer refuses what layer_from_tar refuses
+// (tarlayer.Checker), named by path.
+func TestLayerFromTarPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		inputs []Input
+		want   string
+	}{
+		{[]Input{{Kind: KindSymlink, Path: "/a/b/c/d/link", Target: "../../../../../etc"}}, `symlink to "../../../../../etc" leaves the image root`},
+		{[]Input{{Kind: KindSymlink, Path: "/link", Target: "../../../../etc"}}, "leaves the image root"},
+		{[]Input{{Kind: KindSymlink, Path: "/x", Target: "y/.."}, {Kind: KindSymlink, Path: "/y", Target: ".."}}, "leaves the image root"},
+		{[]Input{{Kind: KindFile, Path: "/a/.wh.."}}, `".wh.." would white out`},
+		{[]Input{{Kind: KindFile, Path: "/a/.wh..."}}, `".wh..." would white out ".."`},
+	} {
+		l, err := NewLayout(tc.inputs, MetadataSpec{})
+		if err == nil {
+			err = WriteLayout(io.Discard, l)
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: got %v, want %q", tc.inputs, err, tc.want)
 		}
 	}
 }

@@ -15,9 +15,10 @@ import (
 
 // Reader gives manifests and small blobs (configs) by digest, their bytes
 // checked against it.
+// size is what the descriptor declares (0: not known): no more is read.
 type Reader interface {
-	Manifest(digest string) ([]byte, error)
-	Blob(digest string) ([]byte, error)
+	Manifest(digest string, size int64) ([]byte, error)
+	Blob(digest string, size int64) ([]byte, error)
 }
 
 // Root is the manifest or index that a pull points at.
@@ -138,7 +139,7 @@ func fromIndex(r Reader, p Pull, index []byte, img *Image) error {
 	}
 	for _, s := range selected {
 		d := s.Descriptor.Digest.String()
-		raw, err := r.Manifest(d)
+		raw, err := r.Manifest(d, s.Descriptor.Size)
 		if err != nil {
 			return err
 		}
@@ -158,7 +159,10 @@ func fromManifest(r Reader, p Pull, root Root, img *Image) error {
 	if err != nil {
 		return err
 	}
-	raw, err := r.Blob(entry.Config.Digest)
+	if entry.Config.Size > registry.MaxConfigSize {
+		return fmt.Errorf("config %s: its descriptor declares %d bytes, more than the %d a config may have", entry.Config.Digest, entry.Config.Size, registry.MaxConfigSize)
+	}
+	raw, err := r.Blob(entry.Config.Digest, entry.Config.Size)
 	if err != nil {
 		return err
 	}
@@ -267,17 +271,17 @@ type registryReader struct {
 	sources []registry.Source
 }
 
-func (r registryReader) Manifest(digest string) ([]byte, error) {
-	desc, _, err := r.c.Manifest(r.sources, digest)
+func (r registryReader) Manifest(digest string, size int64) ([]byte, error) {
+	desc, _, err := r.c.Manifest(r.sources, digest, size)
 	if err != nil {
 		return nil, err
 	}
 	return desc.Manifest, nil
 }
 
-func (r registryReader) Blob(digest string) ([]byte, error) {
+func (r registryReader) Blob(digest string, size int64) ([]byte, error) {
 	var buf bytes.Buffer
-	if _, err := r.c.Blob(r.sources, digest, &buf); err != nil {
+	if _, err := r.c.Blob(r.sources, digest, size, &buf); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil

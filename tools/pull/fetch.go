@@ -11,6 +11,7 @@ import (
 
 	"github.com/rules-img/rules_img/generator"
 	"github.com/rules-img/rules_img/tools/blob"
+	"github.com/rules-img/rules_img/tools/lock"
 	"github.com/rules-img/rules_img/tools/registry"
 )
 
@@ -27,15 +28,20 @@ const (
 // A Fetcher puts manifests and blobs into a repository, each at its
 // generator.BlobFile path, their bytes checked against their digests.
 type Fetcher interface {
-	// Fetch makes sure that every digest is in the repository. Digests
-	// already there are left as they are.
-	Fetch(kind Kind, digests []string) error
+	// Fetch makes sure that every descriptor's digest is in the
+	// repository. Digests already there are left as they are. No more
+	// than a descriptor's size is read, nor more than
+	// registry.MaxManifestSize for a manifest (size 0: not known).
+	Fetch(kind Kind, descs []lock.Descriptor) error
 }
 
 // Need is a download that Bazel's downloader is still to do.
 type Need struct {
 	Kind   Kind   `json:"kind"`
 	Digest string `json:"digest"`
+	// Size is what the descriptor declares; 0 for a manifest whose
+	// descriptor is not at hand.
+	Size int64 `json:"size,omitempty"`
 	// Path is where to put it, relative to the repository.
 	Path string `json:"path"`
 }
@@ -68,9 +74,9 @@ type registryFetcher struct {
 	repo    string
 }
 
-func (r registryFetcher) Fetch(kind Kind, digests []string) error {
-	for _, d := range unique(digests) {
-		path := filepath.Join(r.repo, generator.BlobFile(d))
+func (r registryFetcher) Fetch(kind Kind, descs []lock.Descriptor) error {
+	for _, d := range unique(descs) {
+		path := filepath.Join(r.repo, generator.BlobFile(d.Digest))
 		if exists(path) {
 			continue
 		}
@@ -93,8 +99,8 @@ func (r registryFetcher) Fetch(kind Kind, digests []string) error {
 	return nil
 }
 
-func (r registryFetcher) manifest(digest, path string) error {
-	desc, _, err := r.c.Manifest(r.sources, digest)
+func (r registryFetcher) manifest(d lock.Descriptor, path string) error {
+	desc, _, err := r.c.Manifest(r.sources, d.Digest, d.Size)
 	if err != nil {
 		return err
 	}
@@ -103,13 +109,13 @@ func (r registryFetcher) manifest(digest, path string) error {
 
 // blob streams the blob to a temporary file, renamed once its digest
 // matched.
-func (r registryFetcher) blob(digest, path string) error {
+func (r registryFetcher) blob(d lock.Descriptor, path string) error {
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {
 		return err
 	}
-	_, err = r.c.Blob(r.sources, digest, f)
+	_, err = r.c.Blob(r.sources, d.Digest, d.Size, f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -124,12 +130,12 @@ func (r registryFetcher) blob(digest, path string) error {
 
 type downloaded struct{ repo string }
 
-func (d downloaded) Fetch(kind Kind, digests []string) error {
+func (d downloaded) Fetch(kind Kind, descs []lock.Descriptor) error {
 	var needs []Need
-	for _, digest := range unique(digests) {
-		path := generator.BlobFile(digest)
+	for _, desc := range unique(descs) {
+		path := generator.BlobFile(desc.Digest)
 		if !exists(filepath.Join(d.repo, path)) {
-			needs = append(needs, Need{Kind: kind, Digest: digest, Path: path})
+			needs = append(needs, Need{Kind: kind, Digest: desc.Digest, Size: desc.Size, Path: path})
 		}
 	}
 	if len(needs) > 0 {
@@ -154,20 +160,24 @@ func readVerified(repo, digest string) ([]byte, error) {
 // dirReader reads what a Fetcher put into the repository, for lock.FromRoot.
 type dirReader string
 
-func (r dirReader) Manifest(digest string) ([]byte, error) { return readVerified(string(r), digest) }
-func (r dirReader) Blob(digest string) ([]byte, error)     { return readVerified(string(r), digest) }
+func (r dirReader) Manifest(digest string, _ int64) ([]byte, error) {
+	return readVerified(string(r), digest)
+}
+func (r dirReader) Blob(digest string, _ int64) ([]byte, error) {
+	return readVerified(string(r), digest)
+}
 
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return !errors.Is(err, fs.ErrNotExist)
 }
 
-func unique(digests []string) []string {
+func unique(descs []lock.Descriptor) []lock.Descriptor {
 	seen := map[string]bool{}
-	var out []string
-	for _, d := range digests {
-		if !seen[d] {
-			seen[d] = true
+	var out []lock.Descriptor
+	for _, d := range descs {
+		if !seen[d.Digest] {
+			seen[d.Digest] = true
 			out = append(out, d)
 		}
 	}

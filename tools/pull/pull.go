@@ -41,15 +41,18 @@ type Manifest struct {
 // every platform, so that Bazel's downloader gets a step's files at once.
 func Platforms(f Fetcher, repo string, manifests []Manifest, eager bool, sources []string) error {
 	var digests []string
+	var wanted []lock.Descriptor
 	for _, m := range manifests {
 		digests = append(digests, m.Descriptor.Digest.String())
+		wanted = append(wanted, lock.Descriptor{Digest: m.Descriptor.Digest.String(), Size: m.Descriptor.Size})
 	}
-	if err := f.Fetch(KindManifest, digests); err != nil {
+	if err := f.Fetch(KindManifest, wanted); err != nil {
 		return err
 	}
 	parsed := make([]v1.Manifest, len(manifests))
 	sizes := make([]int64, len(manifests))
 	var configs []string
+	var configDescs []lock.Descriptor
 	for i, d := range digests {
 		raw, err := readVerified(repo, d)
 		if err != nil {
@@ -62,12 +65,17 @@ func Platforms(f Fetcher, repo string, manifests []Manifest, eager bool, sources
 			return fmt.Errorf("manifest %s is not an image manifest (it has no config)", d)
 		}
 		sizes[i] = int64(len(raw))
-		configs = append(configs, parsed[i].Config.Digest.String())
+		config := parsed[i].Config
+		if config.Size > registry.MaxConfigSize {
+			return fmt.Errorf("manifest %s: its config %s has %d bytes, more than the %d a config may have", d, config.Digest, config.Size, registry.MaxConfigSize)
+		}
+		configs = append(configs, config.Digest.String())
+		configDescs = append(configDescs, lock.Descriptor{Digest: config.Digest.String(), Size: config.Size})
 	}
-	if err := f.Fetch(KindBlob, configs); err != nil {
+	if err := f.Fetch(KindBlob, configDescs); err != nil {
 		return err
 	}
-	var layers []string
+	var layers []lock.Descriptor
 	files := map[string][]byte{}
 	for i, m := range manifests {
 		raw, err := readVerified(repo, configs[i])
@@ -101,7 +109,7 @@ func Platforms(f Fetcher, repo string, manifests []Manifest, eager bool, sources
 				return err
 			}
 			files[filepath.Join(m.Dir, generator.LayerFile(j))] = meta
-			layers = append(layers, l.Digest.String())
+			layers = append(layers, lock.Descriptor{Digest: l.Digest.String(), Size: l.Size})
 		}
 	}
 	if eager {
@@ -119,7 +127,7 @@ func Platforms(f Fetcher, repo string, manifests []Manifest, eager bool, sources
 // attestations), it is a new index that lists the pulled ones: same media
 // type, same order, every other field and annotation kept.
 func Index(f Fetcher, repo, digest string, pulled []string) error {
-	if err := f.Fetch(KindManifest, []string{digest}); err != nil {
+	if err := f.Fetch(KindManifest, []lock.Descriptor{{Digest: digest}}); err != nil {
 		return err
 	}
 	raw, err := readVerified(repo, digest)
@@ -200,7 +208,7 @@ func Repo(f Fetcher, p lock.Pull, repo string) error {
 	if p.Digest == "" {
 		return fmt.Errorf("pull %q: no digest: resolve the tag first (ResolveTag)", p.Name)
 	}
-	if err := f.Fetch(KindManifest, []string{p.Digest}); err != nil {
+	if err := f.Fetch(KindManifest, []lock.Descriptor{{Digest: p.Digest}}); err != nil {
 		return err
 	}
 	raw, err := readVerified(repo, p.Digest)
@@ -218,16 +226,18 @@ func Repo(f Fetcher, p lock.Pull, repo string) error {
 		if err != nil {
 			return fmt.Errorf("pull %q (%s): %w", p.Name, p.Reference(), err)
 		}
-		var digests []string
+		var descs []lock.Descriptor
 		for _, s := range selected {
-			digests = append(digests, s.Descriptor.Digest.String())
+			descs = append(descs, lock.Descriptor{Digest: s.Descriptor.Digest.String(), Size: s.Descriptor.Size})
 		}
-		if err := f.Fetch(KindManifest, digests); err != nil {
+		if err := f.Fetch(KindManifest, descs); err != nil {
 			return err
 		}
 	} else if entry, err := lock.ParsePlatform(raw, mediaType, p.Digest); err != nil {
 		return fmt.Errorf("pull %q: %w", p.Name, err)
-	} else if err := f.Fetch(KindBlob, []string{entry.Config.Digest}); err != nil {
+	} else if entry.Config.Size > registry.MaxConfigSize {
+		return fmt.Errorf("pull %q: config %s has %d bytes, more than the %d a config may have", p.Name, entry.Config.Digest, entry.Config.Size, registry.MaxConfigSize)
+	} else if err := f.Fetch(KindBlob, []lock.Descriptor{entry.Config}); err != nil {
 		return err
 	}
 	img, err := lock.FromRoot(dirReader(repo), p, lock.Root{Digest: p.Digest, MediaType: mediaType, Raw: raw})
@@ -291,6 +301,7 @@ func manifestOf(dir string, entry lock.Platform) (Manifest, error) {
 	return Manifest{Dir: dir, Descriptor: v1.Descriptor{
 		MediaType: types.MediaType(entry.Manifest.MediaType),
 		Digest:    d,
+		Size:      entry.Manifest.Size,
 		Platform:  &pl,
 	}}, nil
 }

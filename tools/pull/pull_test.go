@@ -568,7 +568,7 @@ func bazelDownloader(t *testing.T, c *registry.Client, sources []registry.Source
 			if n.Path != generator.BlobFile(n.Digest) {
 				t.Errorf("need %+v: path", n)
 			}
-			if err := FromRegistries(c, sources, repo).Fetch(n.Kind, []string{n.Digest}); err != nil {
+			if err := FromRegistries(c, sources, repo).Fetch(n.Kind, []lock.Descriptor{{Digest: n.Digest, Size: n.Size}}); err != nil {
 				t.Fatal(err)
 			}
 		}

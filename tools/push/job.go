@@ -12,14 +12,12 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/rules-img/rules_img/tools/auth"
 	"github.com/rules-img/rules_img/tools/cas"
 	"github.com/rules-img/rules_img/tools/deploy"
 )
@@ -246,38 +244,29 @@ func (e missingError) Error() string { return string(e) }
 
 func (e missingError) Is(target error) bool { return target == cas.ErrNotFound }
 
-// lackingBlobs asks the registry, with HEAD, which blobs repo lacks.
+// lackingBlobs asks the registry, with HEAD, which blobs repo lacks. The
+// HEADs go through go-containerregistry's transport, with the retries of
+// the push itself (429, 5xx, connection resets).
 func (p *Pusher) lackingBlobs(repo name.Repository, blobs []v1.Descriptor) ([]v1.Descriptor, error) {
-	a, err := authn.Resolve(p.ctx, auth.Keychain(), repo)
-	if err != nil {
-		return nil, err
-	}
-	rt, err := transport.NewWithContext(p.ctx, repo.Registry, a, http.DefaultTransport, []string{repo.Scope(transport.PushScope)})
-	if err != nil {
-		return nil, Unreachable(repo.RegistryStr(), err)
-	}
-	client := &http.Client{Transport: rt}
 	present := make([]bool, len(blobs))
 	g, ctx := errgroup.WithContext(p.ctx)
 	g.SetLimit(Jobs * 4)
 	for i, b := range blobs {
 		g.Go(func() error {
-			url := fmt.Sprintf("%s://%s/v2/%s/blobs/%s", repo.Scheme(), repo.RegistryStr(), repo.RepositoryStr(), b.Digest)
-			req, err := http.NewRequestWithContext(ctx, http.MethodHead, url, nil)
-			if err != nil {
-				return err
-			}
-			resp, err := client.Do(req)
+			l, err := p.prober.Layer(ctx, repo.Digest(b.Digest.String()))
 			if err != nil {
 				return Unreachable(repo.RegistryStr(), err)
 			}
-			resp.Body.Close()
-			switch resp.StatusCode {
-			case http.StatusOK:
+			_, err = l.Size()
+			var terr *transport.Error
+			switch {
+			case err == nil:
 				present[i] = true
-			case http.StatusNotFound:
+			case errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound:
+			case errors.As(err, &terr):
+				return fmt.Errorf("%s: HEAD of blob %s: %w", repo, b.Digest, err)
 			default:
-				return fmt.Errorf("%s: HEAD of blob %s: %s", repo, b.Digest, resp.Status)
+				return Unreachable(repo.RegistryStr(), err)
 			}
 			return nil
 		})

@@ -54,6 +54,7 @@ type Pusher struct {
 	ctx    context.Context
 	opts   []remote.Option
 	pusher *remote.Pusher
+	prober *remote.Puller // HEADs of the lazy strategy's check
 	Stats  Stats
 	// Mounts records where each pushed blob now is, for later pushes.
 	Mounts map[string]name.Digest
@@ -88,6 +89,12 @@ func New(ctx context.Context, log func(string), updates chan<- v1.Update) (*Push
 		return nil, err
 	}
 	p.pusher = pusher
+	// The lazy strategy's HEADs: the same retries, keychain and jobs, but
+	// not counted, as they are no part of the push.
+	p.prober, err = remote.NewPuller(append(append([]remote.Option{}, p.opts...), remote.WithTransport(http.DefaultTransport))...)
+	if err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 

@@ -45,6 +45,20 @@ func Sources(registries []string, repository string) []Source {
 	return sources
 }
 
+// Caps on what is read for a descriptor whose size is not known first, or
+// whose declared size is not to be trusted with memory.
+const (
+	// MaxManifestSize bounds manifests and indexes, as distribution does
+	// (4 MiB): a registry that serves more is refused.
+	MaxManifestSize = 4 << 20
+	// MaxConfigSize bounds image configs, which are read into memory:
+	// 8 MiB is many times the largest known (history of 127 layers,
+	// labels, environment), far from what a hostile registry would send.
+	MaxConfigSize = 8 << 20
+	// SizeUnknown is the size of a blob whose descriptor is not at hand.
+	SizeUnknown = -1
+)
+
 // Client reads from registries with rules_img's keychain.
 type Client struct {
 	ctx  context.Context
@@ -57,7 +71,44 @@ func New(ctx context.Context) *Client {
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(auth.Keychain()),
 		remote.WithUserAgent("rules_img"),
+		remote.WithTransport(manifestLimit{http.DefaultTransport}),
 	}}
+}
+
+// manifestLimit caps the body of every manifest GET at MaxManifestSize, so
+// that remote.Get (which itself stops at 100 MiB) never holds more.
+type manifestLimit struct{ next http.RoundTripper }
+
+func (t manifestLimit) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || req.Method != http.MethodGet || !strings.Contains(req.URL.Path, "/manifests/") {
+		return resp, err
+	}
+	if resp.ContentLength > MaxManifestSize {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s: the manifest has %d bytes, more than the %d a manifest may have", req.URL.Redacted(), resp.ContentLength, MaxManifestSize)
+	}
+	resp.Body = &limitedBody{ReadCloser: resp.Body, left: MaxManifestSize, what: "manifest " + req.URL.Redacted()}
+	return resp, nil
+}
+
+// limitedBody fails once more than left bytes come.
+type limitedBody struct {
+	io.ReadCloser
+	left int64
+	what string
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.ReadCloser.Read(p)
+	if int64(n) > b.left {
+		return 0, fmt.Errorf("%s: more than %d bytes", b.what, MaxManifestSize)
+	}
+	b.left -= int64(n)
+	return n, err
 }
 
 // Get resolves ref, a tag or a digest, at the first source that has it.
@@ -83,11 +134,19 @@ func (c *Client) Get(sources []Source, ref string) (*remote.Descriptor, Source, 
 	return nil, Source{}, errors.Join(errs...)
 }
 
-// Manifest fetches the manifest with the given digest and checks its bytes.
-func (c *Client) Manifest(sources []Source, digest string) (*remote.Descriptor, Source, error) {
+// Manifest fetches the manifest with the given digest and checks its bytes;
+// size, when above 0, is the size its descriptor declares. No manifest is
+// read beyond MaxManifestSize.
+func (c *Client) Manifest(sources []Source, digest string, size int64) (*remote.Descriptor, Source, error) {
+	if size > MaxManifestSize {
+		return nil, Source{}, fmt.Errorf("manifest %s: its descriptor declares %d bytes, more than the %d a manifest may have", digest, size, MaxManifestSize)
+	}
 	desc, src, err := c.Get(sources, digest)
 	if err != nil {
 		return nil, src, err
+	}
+	if size > 0 && int64(len(desc.Manifest)) != size {
+		return nil, src, fmt.Errorf("%s served %d bytes for manifest %s, whose descriptor declares %d", src, len(desc.Manifest), digest, size)
 	}
 	if got := sha256Hex(desc.Manifest); "sha256:"+got != digest {
 		return nil, src, fmt.Errorf("%s served sha256:%s for manifest %s: the registry or a proxy changed it", src, got, digest)
@@ -95,13 +154,18 @@ func (c *Client) Manifest(sources []Source, digest string) (*remote.Descriptor, 
 	return desc, src, nil
 }
 
-// Blob streams the blob with the given digest into w from the first source
-// that has it, and fails if its bytes do not match the digest. Nothing is
-// written to w unless the source answered.
-func (c *Client) Blob(sources []Source, digest string, w io.Writer) (Source, error) {
+// Blob streams the blob with the given digest and declared size into w
+// from the first source that has it, and fails if its bytes do not match
+// the digest or the size: no more than size bytes are read. SizeUnknown
+// reads to the end (fetch-blob of a remote_blob without a size). Nothing
+// is written to w unless the source answered.
+func (c *Client) Blob(sources []Source, digest string, size int64, w io.Writer) (Source, error) {
 	h, err := v1.NewHash(digest)
 	if err != nil {
 		return Source{}, err
+	}
+	if size < 0 && size != SizeUnknown {
+		return Source{}, fmt.Errorf("blob %s: declared size %d", digest, size)
 	}
 	var errs []error
 	for _, src := range sources {
@@ -119,7 +183,7 @@ func (c *Client) Blob(sources []Source, digest string, w io.Writer) (Source, err
 			errs = append(errs, explain(src, digest, err))
 			continue
 		}
-		err = copyVerified(w, rc, h)
+		err = copyVerified(w, rc, h, size)
 		rc.Close()
 		if err != nil {
 			return src, fmt.Errorf("blob %s from %s: %w", digest, src, explain(src, digest, err))
@@ -129,10 +193,23 @@ func (c *Client) Blob(sources []Source, digest string, w io.Writer) (Source, err
 	return Source{}, errors.Join(errs...)
 }
 
-func copyVerified(w io.Writer, r io.Reader, want v1.Hash) error {
+// copyVerified copies r to w, reading at most size+1 bytes: a blob
+// longer or shorter than its descriptor says is refused, whatever the
+// source sends.
+func copyVerified(w io.Writer, r io.Reader, want v1.Hash, size int64) error {
 	hasher := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(w, hasher), r); err != nil {
+	if size != SizeUnknown {
+		r = io.LimitReader(r, size+1)
+	}
+	n, err := io.Copy(io.MultiWriter(w, hasher), r)
+	if err != nil {
 		return err
+	}
+	if size != SizeUnknown && n != size {
+		if n > size {
+			return fmt.Errorf("it has more than the %d bytes its descriptor declares", size)
+		}
+		return fmt.Errorf("it has %d bytes, its descriptor declares %d", n, size)
 	}
 	if got := hex.EncodeToString(hasher.Sum(nil)); got != want.Hex {
 		return fmt.Errorf("its content has digest sha256:%s", got)

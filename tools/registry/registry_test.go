@@ -140,7 +140,7 @@ func TestBlob(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			src, err := c.Blob(Sources(tc.registries, "test/blob"), digest, &buf)
+			src, err := c.Blob(Sources(tc.registries, "test/blob"), digest, int64(len(data)), &buf)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,7 +155,7 @@ func TestBlob(t *testing.T) {
 
 	t.Run("nowhere", func(t *testing.T) {
 		var buf bytes.Buffer
-		_, err := c.Blob(Sources([]string{empty, down}, "test/blob"), digest, &buf)
+		_, err := c.Blob(Sources([]string{empty, down}, "test/blob"), digest, int64(len(data)), &buf)
 		if err == nil {
 			t.Fatal("no error")
 		}
@@ -170,7 +170,7 @@ func TestBlob(t *testing.T) {
 	})
 
 	t.Run("bad digest", func(t *testing.T) {
-		if _, err := c.Blob(Sources([]string{good}, "test/blob"), "sha256:nothex", io.Discard); err == nil {
+		if _, err := c.Blob(Sources([]string{good}, "test/blob"), "sha256:nothex", 1, io.Discard); err == nil {
 			t.Error("no error")
 		}
 	})
@@ -184,7 +184,7 @@ func TestBlob(t *testing.T) {
 		if err := remote.WriteLayer(repo, layers[0]); err != nil {
 			t.Fatal(err)
 		}
-		_, err := c.Blob(Sources([]string{bad}, "test/blob"), digest, io.Discard)
+		_, err := c.Blob(Sources([]string{bad}, "test/blob"), digest, SizeUnknown, io.Discard)
 		if err == nil {
 			t.Fatal("a registry that serves other bytes: no error")
 		}
@@ -210,14 +210,14 @@ func TestManifestAndGet(t *testing.T) {
 	if desc.Digest != d || src.Registry != host {
 		t.Errorf("Get by tag: %s from %s", desc.Digest, src)
 	}
-	desc, _, err = c.Manifest(sources, d.String())
+	desc, _, err = c.Manifest(sources, d.String(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(desc.Manifest, raw) {
 		t.Errorf("Manifest bytes differ")
 	}
-	if _, _, err := c.Manifest(sources, "sha256:"+strings.Repeat("0", 64)); err == nil || !strings.Contains(err.Error(), "has no sha256:"+strings.Repeat("0", 64)) {
+	if _, _, err := c.Manifest(sources, "sha256:"+strings.Repeat("0", 64), 0); err == nil || !strings.Contains(err.Error(), "has no sha256:"+strings.Repeat("0", 64)) {
 		t.Errorf("absent manifest: %v", err)
 	}
 	// An invalid repository is an error before any request.
@@ -277,7 +277,7 @@ func TestExplainRefused(t *testing.T) {
 			var errs []error
 			_, _, err := c.Get(sources, "v1")
 			errs = append(errs, err)
-			_, err = c.Blob(sources, "sha256:"+strings.Repeat("1", 64), io.Discard)
+			_, err = c.Blob(sources, "sha256:"+strings.Repeat("1", 64), 1, io.Discard)
 			errs = append(errs, err)
 			for _, err := range errs {
 				if err == nil {

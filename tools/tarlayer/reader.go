@@ -44,10 +44,14 @@ type symlink struct {
 	target string
 }
 
-// Reader reads a tar stream like archive/tar's Reader and refuses, with an
-// EntryError, what would be unsafe or ambiguous to unpack:
+// Checker is the policy of what a layer may hold, applied to tar headers
+// in their order: the Reader applies it to the tars of layer_from_tar, and
+// tools/layer to the entries it writes for image_layer, so that both rules
+// accept the same names and symlinks. It refuses, with an EntryError:
 //
-//   - a name with a ".." component, absolute or not;
+//   - a name with a ".." component, absolute or not, and a whiteout of
+//     "." or ".." (".wh..", ".wh..."), which would delete a directory of
+//     the lower layers above the entry's own;
 //   - an entry below a symlink of the same tar, which an unpacker would
 //     write through the link;
 //   - a second entry for the same path (directories excepted);
@@ -55,25 +59,37 @@ type symlink struct {
 //   - a symlink whose target, resolved from its directory (and through
 //     the tar's other symlinks), leaves the image root;
 //   - a character or block device, unless devices are allowed;
-//   - entry types a layer cannot hold (sparse files, volume labels, ...).
+//   - entry types a layer cannot hold (volume labels, ...), and sparse
+//     files (GNU 'S' entries and PAX GNU.sparse.* records): their logical
+//     size is whatever the header says, so reading one could last forever.
 //
 // Absolute names are read as relative to the image root, as runtimes do.
-// The symlink checks run when the tar ends: Next returns io.EOF only once
-// they passed.
-type Reader struct {
-	tr           *tar.Reader
+// The symlink checks run when the tar ends, in Finish.
+type Checker struct {
 	allowDevices bool
 	paths        map[string]kind
 	symlinks     []symlink
 	targets      map[string]string // symlink path → target
-	count        int
-	name         string // of the current entry
-	done         error
+}
+
+// NewChecker starts checking the entries of one tar.
+func NewChecker(allowDevices bool) *Checker {
+	return &Checker{allowDevices: allowDevices, paths: map[string]kind{}, targets: map[string]string{}}
+}
+
+// Reader reads a tar stream like archive/tar's Reader and refuses what the
+// Checker refuses. Next returns io.EOF only once the symlink checks passed.
+type Reader struct {
+	tr    *tar.Reader
+	check *Checker
+	count int
+	name  string // of the current entry
+	done  error
 }
 
 // NewReader reads the uncompressed tar stream r.
 func NewReader(r io.Reader, allowDevices bool) *Reader {
-	return &Reader{tr: tar.NewReader(r), allowDevices: allowDevices, paths: map[string]kind{}, targets: map[string]string{}}
+	return &Reader{tr: tar.NewReader(r), check: NewChecker(allowDevices)}
 }
 
 // Read reads the content of the current entry.
@@ -93,7 +109,7 @@ func (r *Reader) Next() (*tar.Header, error) {
 	}
 	h, err := r.tr.Next()
 	if err == io.EOF {
-		err = r.finish()
+		err = r.check.Finish()
 		if err == nil {
 			err = io.EOF
 		}
@@ -102,7 +118,7 @@ func (r *Reader) Next() (*tar.Header, error) {
 	} else {
 		r.count++
 		r.name = h.Name
-		err = r.check(h)
+		err = r.check.Check(h)
 	}
 	if err != nil {
 		r.done = err
@@ -119,6 +135,9 @@ func CleanName(name string) (string, error) {
 		return "", refuse(name, "the name is empty")
 	}
 	for _, part := range strings.Split(name, "/") {
+		if part == ".wh.." || part == ".wh..." {
+			return "", refuse(name, "%q would white out %q, a directory above the entry", part, strings.TrimPrefix(part, ".wh."))
+		}
 		if part == ".." {
 			if strings.HasPrefix(name, "/") {
 				return "", refuse(name, "the absolute path leaves the image root through '..'")
@@ -133,9 +152,13 @@ func CleanName(name string) (string, error) {
 	return p[1:], nil
 }
 
-func (r *Reader) check(h *tar.Header) error {
+// Check checks the next entry's header.
+func (r *Checker) Check(h *tar.Header) error {
 	if h.Typeflag == tar.TypeXGlobalHeader {
 		return nil // PAX defaults for later entries, not a file
+	}
+	if sparse(h) {
+		return refuse(h.Name, "it is a sparse file; a layer holds regular files only: make the tar without --sparse (GNU tar -S)")
 	}
 	p, err := CleanName(h.Name)
 	if err != nil {
@@ -183,7 +206,7 @@ func (r *Reader) check(h *tar.Header) error {
 	return nil
 }
 
-func (r *Reader) checkHardlink(h *tar.Header) error {
+func (r *Checker) checkHardlink(h *tar.Header) error {
 	if h.Linkname == "" {
 		return refuse(h.Name, "the hardlink has an empty target")
 	}
@@ -202,7 +225,7 @@ func (r *Reader) checkHardlink(h *tar.Header) error {
 }
 
 // linkAbove returns the path of a symlink of the tar that is a parent of p.
-func (r *Reader) linkAbove(p string) (string, bool) {
+func (r *Checker) linkAbove(p string) (string, bool) {
 	if len(r.symlinks) == 0 {
 		return "", false
 	}
@@ -222,8 +245,9 @@ func nextSlash(p string, i int) int {
 	return i + 1 + j
 }
 
-// finish checks that every symlink resolves inside the image root.
-func (r *Reader) finish() error {
+// Finish checks, once every entry was checked, that every symlink
+// resolves inside the image root.
+func (r *Checker) Finish() error {
 	for _, l := range r.symlinks {
 		if err := r.resolve(l); err != nil {
 			return err
@@ -238,7 +262,7 @@ func (r *Reader) finish() error {
 // followed; the last component is not, as a symlink there is checked on
 // its own. Paths the tar does not hold (lower layers) are taken for
 // directories.
-func (r *Reader) resolve(l symlink) error {
+func (r *Checker) resolve(l symlink) error {
 	var stack []string // resolved components below the root
 	if !strings.HasPrefix(l.target, "/") {
 		if dir := path.Dir(l.path); dir != "." {
@@ -280,6 +304,21 @@ func (r *Reader) resolve(l symlink) error {
 		pending = append(strings.Split(target, "/"), pending...)
 	}
 	return nil
+}
+
+// sparse reports a sparse file: GNU's old 'S' type, or the PAX records of
+// GNU sparse formats 0.0, 0.1 and 1.0, which archive/tar turns into a
+// regular file whose holes it makes up from the header's real size.
+func sparse(h *tar.Header) bool {
+	if h.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 func kindName(k kind) string {

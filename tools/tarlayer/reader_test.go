@@ -111,6 +111,9 @@ var maliciousTars = []struct {
 	{"contiguous file type", []entry{{typ: tar.TypeCont, name: "c"}}, "c", `tar entry type "7"`},
 	{"volume label", []entry{{typ: 'V', name: "vol"}}, "vol", `tar entry type "V"`},
 	{"empty name", []entry{file("", "x")}, "", "the name is empty"},
+	{"whiteout of the directory", []entry{dir("a/"), file("a/.wh..", "")}, "a/.wh..", `".wh.." would white out "."`},
+	{"whiteout of the parent", []entry{dir("a/"), file("a/.wh...", "")}, "a/.wh...", `".wh..." would white out ".."`},
+	{"whiteout of the parent as a directory", []entry{dir(".wh.../")}, ".wh.../", "would white out"},
 }
 
 func TestReaderRefusesMaliciousTars(t *testing.T) {
@@ -219,6 +222,8 @@ func FuzzReader(f *testing.F) {
 	}
 	f.Add(makeTar(f, dir("./"), file("usr/bin/x", "x"), hardlink("usr/bin/y", "usr/bin/x"), symlinkTo("bin", "usr/bin"), symlinkTo("lib", "../usr/lib")))
 	f.Add(makeTar(f, file(strings.Repeat("long/", 40)+"name", "x"), symlinkTo("s", strings.Repeat("../", 3)+"x")))
+	f.Add(paxSparseTar(f))
+	f.Add(gnuSparseTar(f))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := NewReader(bytes.NewReader(data), false)
 		symlinks := map[string]string{}
@@ -232,6 +237,10 @@ func FuzzReader(f *testing.F) {
 			}
 			if h.Typeflag == tar.TypeXGlobalHeader {
 				continue
+			}
+			// Reading an accepted entry ends soon: no made-up holes.
+			if n, _ := io.CopyN(io.Discard, r, int64(len(data))+1); n > int64(len(data)) {
+				t.Fatalf("entry %q gives more bytes than the tar has", h.Name)
 			}
 			for _, part := range strings.Split(h.Name, "/") {
 				if part == ".." {

@@ -154,6 +154,7 @@ func runFetchBlob(args []string) error {
 	var sources listFlag
 	fs.Var(&sources, "source", "registry/repository to try, in order (repeated)")
 	digest := fs.String("digest", "", "blob digest")
+	size := fs.Int64("size", registry.SizeUnknown, "blob size as its descriptor declares it; no more is read (default: read to the end)")
 	out := fs.String("out", "", "output file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -175,7 +176,7 @@ func runFetchBlob(args []string) error {
 	if err != nil {
 		return err
 	}
-	_, err = registry.New(ctx).Blob(srcs, *digest, f)
+	_, err = registry.New(ctx).Blob(srcs, *digest, *size, f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
