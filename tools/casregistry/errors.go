@@ -13,6 +13,9 @@ type apiError struct {
 	code    string
 	message string
 	detail  any
+	// cause, of an internal error, goes to the server's log only: it may
+	// name files under --dir.
+	cause error
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
@@ -45,8 +48,12 @@ func unsupported(format string, args ...any) *apiError {
 	return newError(http.StatusMethodNotAllowed, "UNSUPPORTED", format, args...)
 }
 
+// internal is a failure of the server itself. Its body says nothing of the
+// cause (which may name paths under --dir); the handler logs it.
 func internal(err error) *apiError {
-	return newError(http.StatusInternalServerError, "UNKNOWN", "%v", err)
+	e := newError(http.StatusInternalServerError, "UNKNOWN", "internal error of the registry; its log has the cause")
+	e.cause = err
+	return e
 }
 
 // cacheUnavailable is a failure to reach the remote cache; clients retry 503.

@@ -38,7 +38,7 @@ func (s *Server) resolve(name, ref string) (string, *apiError) {
 		return "", manifestUnknown("repository %s has no tag %s", name, ref)
 	}
 	if err != nil {
-		return "", newError(http.StatusInternalServerError, "UNKNOWN", "%v", err)
+		return "", internal(err)
 	}
 	return hex, nil
 }
@@ -54,7 +54,7 @@ func (s *Server) getManifest(w http.ResponseWriter, r *http.Request, name, ref s
 		return manifestUnknown("repository %s has no manifest sha256:%s", name, hex)
 	}
 	if err != nil {
-		return newError(http.StatusInternalServerError, "UNKNOWN", "%v", err)
+		return internal(err)
 	}
 	h := w.Header()
 	h.Set("Content-Type", mediaType)
@@ -131,7 +131,7 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, name, ref s
 		}
 	}
 	if err := s.disk.putManifest(name, hex, string(mediaType), raw); err != nil {
-		return newError(http.StatusInternalServerError, "UNKNOWN", "%v", err)
+		return internal(err)
 	}
 	what := fmt.Sprintf("%d blobs in the cache", len(blobs))
 	if isIndex(mediaType) {
@@ -139,7 +139,7 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, name, ref s
 	}
 	if tag != "" {
 		if err := s.disk.putTag(name, tag, hex); err != nil {
-			return newError(http.StatusInternalServerError, "UNKNOWN", "%v", err)
+			return internal(err)
 		}
 		s.log.Printf("pushed %s:%s (%s, %s, %s) from %s", name, tag, digest, mediaType, what, client(r))
 	} else {

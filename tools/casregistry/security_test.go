@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -213,3 +214,25 @@ func TestBlobsAreServedOnlyInTheirRepositories(t *testing.T) {
 }
 
 func cas64(hex string, size int64) cas.Digest { return cas.Digest{Hash: hex, Size: size} }
+
+// Issue 15, point 11: a 500 said the server's --dir (os.PathError names
+// the file). The body now says nothing of it; the log has the cause.
+func TestInternalErrorsHideServerPaths(t *testing.T) {
+	f := newFixture(t, "http")
+	img := randomImage(t)
+	f.cache.putImage(t, img)
+	// The registry cannot write below its directory any more.
+	if err := os.RemoveAll(f.dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.dir, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := remote.Write(f.ref(t, "team/app:v1"), img)
+	if err == nil {
+		t.Fatal("a push into an unwritable --dir succeeded")
+	}
+	if strings.Contains(err.Error(), f.dir) || !strings.Contains(err.Error(), "its log has the cause") {
+		t.Errorf("the client saw %v: want a 500 that names no server path", err)
+	}
+}

@@ -194,6 +194,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err := handler(w, r, name, ref); err != nil {
+			if err.cause != nil {
+				s.log.Printf("%s %s: %v", r.Method, r.URL.Path, err.cause)
+			}
 			writeError(w, r, err)
 		}
 		return

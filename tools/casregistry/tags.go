@@ -16,7 +16,7 @@ func (s *Server) listTags(w http.ResponseWriter, r *http.Request, name, _ string
 	}
 	tags, err := s.disk.tags(name)
 	if err != nil {
-		return newError(http.StatusInternalServerError, "UNKNOWN", "%v", err)
+		return internal(err)
 	}
 	q := r.URL.Query()
 	if last := q.Get("last"); last != "" {

@@ -69,7 +69,7 @@ func (u *uploads) clock() time.Time {
 func (u *uploads) start(name, owner string) (string, *apiError) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return "", newError(http.StatusInternalServerError, "UNKNOWN", "%v", err)
+		return "", internal(err)
 	}
 	id := hex.EncodeToString(b[:])
 	u.mu.Lock()
