@@ -17,6 +17,8 @@ targets=(
   "./tools/lock FuzzRegistryDocuments"
   "./tools/manifest FuzzBaseConfig"
   "./tools/manifest FuzzReadRequest"
+  "./tools/casregistry FuzzHandler"
+  "./tools/bes FuzzJob"
 )
 status=0
 for t in "${targets[@]}"; do

@@ -33,6 +33,9 @@ while read -r status pkg _; do
 done <"$go_log"
 grep -q '^ok' "$go_log" || fail "go test ./... ran" "$(tail -n 30 "$go_log")"
 
+# Every fuzz target, briefly (bench/fuzz.sh runs them longer).
+check "fuzz: every Go fuzz target runs 5 s without a failure" env FUZZTIME=5s bench/fuzz.sh
+
 # Bazel tests of the root module.
 check "bazel test //... (analysis tests)" bazel test //...
 bazel shutdown
