@@ -131,6 +131,20 @@ func (s *httpStore) statusError(resp *http.Response, d Digest) error {
 	return fmt.Errorf("remote cache %s: %s %s: %s", s.name(), resp.Request.Method, d, resp.Status)
 }
 
+// head asks the cache for d's headers; the response has no body left to read.
+func (s *httpStore) head(ctx context.Context, d Digest) (*http.Response, error) {
+	req, err := s.request(ctx, http.MethodHead, d, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.do(req, d)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	return resp, nil
+}
+
 func (s *httpStore) Missing(ctx context.Context, ds []Digest) ([]Digest, error) {
 	if err := validateAll(ds); err != nil {
 		return nil, err
@@ -140,15 +154,10 @@ func (s *httpStore) Missing(ctx context.Context, ds []Digest) ([]Digest, error) 
 	g.SetLimit(headConcurrency)
 	for i, d := range ds {
 		g.Go(func() error {
-			req, err := s.request(ctx, http.MethodHead, d, nil)
+			resp, err := s.head(ctx, d)
 			if err != nil {
 				return err
 			}
-			resp, err := s.do(req, d)
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
 			switch resp.StatusCode {
 			case http.StatusOK:
 				present[i] = true
@@ -184,15 +193,10 @@ func (s *httpStore) checkSizes(ctx context.Context, ds []Digest) (missing, wrong
 	g.SetLimit(headConcurrency)
 	for i, d := range ds {
 		g.Go(func() error {
-			req, err := s.request(gctx, http.MethodHead, d, nil)
+			resp, err := s.head(gctx, d)
 			if err != nil {
 				return err
 			}
-			resp, err := s.do(req, d)
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
 			switch {
 			case resp.StatusCode == http.StatusNotFound:
 				state[i] = absent
