@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/bazelbuild/buildtools/build"
@@ -90,8 +91,8 @@ func Generate(req Request) (Plan, error) {
 		return Plan{}, err
 	}
 	plan := Plan{Repos: []Repo{hub}}
-	blobs := map[string][]string{} // digest → sources
-	owners := map[string]string{}  // repository name → pull that needs it
+	blobs := map[string]*remoteBlob{} // digest → where to fetch it, and its size
+	owners := map[string]string{}     // repository name → pull that needs it
 	for _, p := range req.Pulls {
 		repos, err := pullRepos(req, p, locked, blobs)
 		if err != nil {
@@ -155,7 +156,7 @@ func hubRepo(req Request) (Repo, error) {
 // index of those platforms (fetched, so that it keeps the source's bytes
 // when nothing was left out), or for a single manifest an alias of it.
 // Layer blobs of lazy pulls are collected into blobs.
-func pullRepos(req Request, p lock.Pull, locked lock.File, blobs map[string][]string) ([]Repo, error) {
+func pullRepos(req Request, p lock.Pull, locked lock.File, blobs map[string]*remoteBlob) ([]Repo, error) {
 	update := fmt.Sprintf("bazel run @%s//:update", req.Hub)
 	img, ok := locked.Images[p.Name]
 	if !ok {
@@ -175,12 +176,23 @@ func pullRepos(req Request, p lock.Pull, locked lock.File, blobs map[string][]st
 			return errorRepo(p.Name, fmt.Sprintf("the pull %q has a platform target of the same name: rename the pull", p.Name))
 		}
 		entry := img.Platforms[platform]
-		layerBlobs, err := layerBlobs(p, entry, func(digest string) string {
-			blobs[digest] = appendUnique(blobs[digest], registrySources(p)...)
-			return "@" + blobRepoName(digest) + "//:blob"
+		sizeConflict := ""
+		layerBlobs, err := layerBlobs(p, entry, func(layer lock.Descriptor) string {
+			b, ok := blobs[layer.Digest]
+			if !ok {
+				b = &remoteBlob{Size: layer.Size}
+				blobs[layer.Digest] = b
+			} else if b.Size != layer.Size {
+				sizeConflict = fmt.Sprintf("the entry for the pull %q in %s declares %d bytes for layer %s, another pull's %d; a blob has one size: run %s", p.Name, req.LockfileLabel, layer.Size, layer.Digest, b.Size, update)
+			}
+			b.Sources = appendUnique(b.Sources, registrySources(p)...)
+			return "@" + blobRepoName(layer.Digest) + "//:blob"
 		})
 		if err != nil {
 			return nil, err
+		}
+		if sizeConflict != "" {
+			return errorRepo(p.Name, sizeConflict)
 		}
 		f := newBuildFile()
 		if err := addPulledImage(f, "image", "", p, entry, layerBlobs); err != nil {
@@ -233,7 +245,14 @@ func errorRepo(name, message string) ([]Repo, error) {
 	return []Repo{{Name: name, Files: map[string]string{"BUILD.bazel": f.format()}}}, nil
 }
 
-func remoteBlobRepos(blobs map[string][]string) ([]Repo, error) {
+// remoteBlob is a layer blob of lazy pulls: the registries that serve it,
+// and the size its descriptors declare, which bounds its download.
+type remoteBlob struct {
+	Sources []string
+	Size    int64
+}
+
+func remoteBlobRepos(blobs map[string]*remoteBlob) ([]Repo, error) {
 	digests := make([]string, 0, len(blobs))
 	for d := range blobs {
 		digests = append(digests, d)
@@ -242,7 +261,7 @@ func remoteBlobRepos(blobs map[string][]string) ([]Repo, error) {
 	var repos []Repo
 	for _, d := range digests {
 		f := newBuildFile()
-		if err := addRemoteBlob(f, "blob", d, blobs[d]); err != nil {
+		if err := addRemoteBlob(f, "blob", d, *blobs[d]); err != nil {
 			return nil, err
 		}
 		repos = append(repos, Repo{Name: blobRepoName(d), Files: map[string]string{"BUILD.bazel": f.format()}})
@@ -250,11 +269,12 @@ func remoteBlobRepos(blobs map[string][]string) ([]Repo, error) {
 	return repos, nil
 }
 
-func addRemoteBlob(f *buildFile, name, digest string, sources []string) error {
+func addRemoteBlob(f *buildFile, name, digest string, blob remoteBlob) error {
 	return f.add("remote_blob", map[string]build.Expr{
 		"NAME":    str(name),
 		"DIGEST":  str(digest),
-		"SOURCES": strList(sources),
+		"SIZE":    &build.LiteralExpr{Token: strconv.FormatInt(blob.Size, 10)},
+		"SOURCES": strList(blob.Sources),
 	})
 }
 

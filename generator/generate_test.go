@@ -466,13 +466,14 @@ func TestGenerateFullyLocked(t *testing.T) {
 	t.Run("blob repos", func(t *testing.T) {
 		for _, tc := range []struct {
 			hex     string
+			size    string // bounds the download
 			sources []string
 		}{
 			// Shared by both pulls: the sources of both, in pull order.
-			{"a", []string{"mirror.example.com/library/debian", "index.docker.io/library/debian", "gcr.io/distroless/static"}},
-			{"b", []string{"mirror.example.com/library/debian", "index.docker.io/library/debian"}},
-			{"c", []string{"mirror.example.com/library/debian", "index.docker.io/library/debian"}},
-			{"d", []string{"gcr.io/distroless/static"}},
+			{"a", "30000000", []string{"mirror.example.com/library/debian", "index.docker.io/library/debian", "gcr.io/distroless/static"}},
+			{"b", "29000000", []string{"mirror.example.com/library/debian", "index.docker.io/library/debian"}},
+			{"c", "1234", []string{"mirror.example.com/library/debian", "index.docker.io/library/debian"}},
+			{"d", "100", []string{"gcr.io/distroless/static"}},
 		} {
 			name := "blob_sha256_" + strings.Repeat(tc.hex, 64)
 			r := repoByName(t, plan, name)
@@ -484,11 +485,36 @@ func TestGenerateFullyLocked(t *testing.T) {
 			if got := b.AttrString("digest"); got != digest(tc.hex) {
 				t.Errorf("%s digest = %q", name, got)
 			}
+			if size, ok := b.Attr("size").(*build.LiteralExpr); !ok || size.Token != tc.size {
+				t.Errorf("%s size = %v, want %s", name, b.Attr("size"), tc.size)
+			}
 			if got := stringList(t, b, "sources"); !reflect.DeepEqual(got, tc.sources) {
 				t.Errorf("%s sources = %v, want %v", name, got, tc.sources)
 			}
 		}
 	})
+}
+
+// A blob has one size: a lockfile whose pulls disagree on a shared layer's
+// size gives the later pull an error target that says to update.
+func TestGenerateLayerSizeConflict(t *testing.T) {
+	distroless := distrolessImage()
+	entry := distroless.Platforms["linux/amd64"]
+	entry.Layers = []lock.Descriptor{{Digest: sharedLayer, MediaType: ociLayerGz, Size: 5}, entry.Layers[1]}
+	distroless.Platforms["linux/amd64"] = entry
+	req := request(t, []lock.Pull{basePull(), distrolessPull()}, map[string]lock.Image{"base": baseImage(), "distroless": distroless})
+	plan, err := Generate(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := repoByName(t, plan, "distroless")
+	f := checkBUILD(t, "distroless/BUILD.bazel", r.Files["BUILD.bazel"])
+	msg := rule(t, f, "pull_error", "distroless").AttrString("message")
+	for _, part := range []string{`"distroless"`, "5 bytes", sharedLayer, "30000000", "bazel run @images//:update"} {
+		if !strings.Contains(msg, part) {
+			t.Errorf("message %q lacks %q", msg, part)
+		}
+	}
 }
 
 func TestGenerateMissingEntry(t *testing.T) {
@@ -909,7 +935,7 @@ func TestRenderTemplateErrors(t *testing.T) {
 		t.Errorf("missing placeholder: %v", err)
 	}
 	f = newBuildFile()
-	err = f.add("remote_blob", map[string]build.Expr{"NAME": str("x"), "DIGEST": str("d"), "SOURCES": strList(nil), "EXTRA": str("y")})
+	err = f.add("remote_blob", map[string]build.Expr{"NAME": str("x"), "DIGEST": str("d"), "SIZE": str("1"), "SOURCES": strList(nil), "EXTRA": str("y")})
 	if err == nil || !strings.Contains(err.Error(), "EXTRA") {
 		t.Errorf("unused value: %v", err)
 	}
@@ -919,7 +945,7 @@ func TestRenderTemplateErrors(t *testing.T) {
 	// Loads of the same module merge into one statement.
 	f = newBuildFile()
 	for _, n := range []string{"a", "b"} {
-		if err := f.add("remote_blob", map[string]build.Expr{"NAME": str(n), "DIGEST": str("d"), "SOURCES": strList([]string{"s"})}); err != nil {
+		if err := f.add("remote_blob", map[string]build.Expr{"NAME": str(n), "DIGEST": str("d"), "SIZE": str("1"), "SOURCES": strList([]string{"s"})}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -36,7 +36,7 @@ func PlatformDir(platform string) string { return strings.ReplaceAll(platform, "
 // are not part of the build: files of the repository when they were
 // downloaded with it (eager), or the remote_blob target that lazyLabel
 // names (lazy).
-func layerBlobs(p lock.Pull, entry lock.Platform, lazyLabel func(digest string) string) ([]string, error) {
+func layerBlobs(p lock.Pull, entry lock.Platform, lazyLabel func(layer lock.Descriptor) string) ([]string, error) {
 	var out []string
 	for _, l := range entry.Layers {
 		switch p.LayerHandling {
@@ -45,7 +45,7 @@ func layerBlobs(p lock.Pull, entry lock.Platform, lazyLabel func(digest string) 
 		case lock.Eager:
 			out = append(out, BlobFile(l.Digest))
 		case lock.Lazy:
-			out = append(out, lazyLabel(l.Digest))
+			out = append(out, lazyLabel(l))
 		default:
 			return nil, fmt.Errorf("pull %q: layer_handling %q is not shallow, eager or lazy", p.Name, p.LayerHandling)
 		}

@@ -19,14 +19,14 @@ func PullRepoBUILD(p lock.Pull, img lock.Image) (string, error) {
 		return "", fmt.Errorf("the image of %s has no platform", p.Name)
 	}
 	f := newBuildFile()
-	blobs := map[string]bool{}
+	blobs := map[string]int64{} // digest → size
 	var blobOrder []string
-	lazyLabel := func(digest string) string {
-		if !blobs[digest] {
-			blobs[digest] = true
-			blobOrder = append(blobOrder, digest)
+	lazyLabel := func(layer lock.Descriptor) string {
+		if _, ok := blobs[layer.Digest]; !ok {
+			blobs[layer.Digest] = layer.Size
+			blobOrder = append(blobOrder, layer.Digest)
 		}
-		return ":" + blobRepoName(digest)
+		return ":" + blobRepoName(layer.Digest)
 	}
 	if img.IsIndex() {
 		var manifests []string
@@ -54,7 +54,7 @@ func PullRepoBUILD(p lock.Pull, img lock.Image) (string, error) {
 		}
 	}
 	for _, d := range blobOrder {
-		if err := addRemoteBlob(f, blobRepoName(d), d, registrySources(p)); err != nil {
+		if err := addRemoteBlob(f, blobRepoName(d), d, remoteBlob{Sources: registrySources(p), Size: blobs[d]}); err != nil {
 			return "", err
 		}
 	}

@@ -19,7 +19,7 @@ var placeholders = map[string][]string{
 	"pull_error.BUILD.tmpl":   {"MESSAGE", "NAME"},
 	"pulled_image.BUILD.tmpl": {"ARCHITECTURE", "BLOBS", "CONFIG", "DESCRIPTOR", "DIGEST", "LAYERS", "LAYER_DIGESTS", "MANIFEST", "MEDIA_TYPES", "NAME", "OS", "PLATFORM", "REGISTRIES", "REPOSITORY", "TAG"},
 	"pulled_index.BUILD.tmpl": {"DESCRIPTOR", "DIGEST", "INDEX", "MANIFESTS", "NAME", "REGISTRIES", "REPOSITORY", "TAG"},
-	"remote_blob.BUILD.tmpl":  {"DIGEST", "NAME", "SOURCES"},
+	"remote_blob.BUILD.tmpl":  {"DIGEST", "NAME", "SIZE", "SOURCES"},
 }
 
 func isPlaceholder(name string) bool {

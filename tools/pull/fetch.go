@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -144,11 +145,23 @@ func (d downloaded) Fetch(kind Kind, descs []lock.Descriptor) error {
 	return nil
 }
 
-// readVerified reads a fetched manifest or config and checks its digest.
-func readVerified(repo, digest string) ([]byte, error) {
-	data, err := os.ReadFile(filepath.Join(repo, generator.BlobFile(digest)))
+// readVerified reads a fetched manifest or config, at most limit bytes
+// (what the descriptor declares, or the most such a file may have), and
+// checks its digest. Bazel's downloader checks only the digest, so a file
+// it wrote may be of any size.
+func readVerified(repo, digest string, limit int64) ([]byte, error) {
+	path := filepath.Join(repo, generator.BlobFile(digest))
+	file, err := os.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	defer file.Close()
+	data, err := io.ReadAll(io.LimitReader(file, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s has more than the %d bytes %s may have", generator.BlobFile(digest), limit, digest)
 	}
 	sum := sha256.Sum256(data)
 	if got := "sha256:" + hex.EncodeToString(sum[:]); got != digest {
@@ -160,11 +173,19 @@ func readVerified(repo, digest string) ([]byte, error) {
 // dirReader reads what a Fetcher put into the repository, for lock.FromRoot.
 type dirReader string
 
-func (r dirReader) Manifest(digest string, _ int64) ([]byte, error) {
-	return readVerified(string(r), digest)
+func (r dirReader) Manifest(digest string, size int64) ([]byte, error) {
+	return readVerified(string(r), digest, bound(size, registry.MaxManifestSize))
 }
-func (r dirReader) Blob(digest string, _ int64) ([]byte, error) {
-	return readVerified(string(r), digest)
+func (r dirReader) Blob(digest string, size int64) ([]byte, error) {
+	return readVerified(string(r), digest, bound(size, registry.MaxConfigSize))
+}
+
+// bound is the declared size when one is known and within max, else max.
+func bound(declared, max int64) int64 {
+	if declared > 0 && declared < max {
+		return declared
+	}
+	return max
 }
 
 func exists(path string) bool {

@@ -54,7 +54,7 @@ func Platforms(f Fetcher, repo string, manifests []Manifest, eager bool, sources
 	var configs []string
 	var configDescs []lock.Descriptor
 	for i, d := range digests {
-		raw, err := readVerified(repo, d)
+		raw, err := readVerified(repo, d, bound(manifests[i].Descriptor.Size, registry.MaxManifestSize))
 		if err != nil {
 			return err
 		}
@@ -78,7 +78,7 @@ func Platforms(f Fetcher, repo string, manifests []Manifest, eager bool, sources
 	var layers []lock.Descriptor
 	files := map[string][]byte{}
 	for i, m := range manifests {
-		raw, err := readVerified(repo, configs[i])
+		raw, err := readVerified(repo, configs[i], bound(configDescs[i].Size, registry.MaxConfigSize))
 		if err != nil {
 			return err
 		}
@@ -130,7 +130,7 @@ func Index(f Fetcher, repo, digest string, pulled []string) error {
 	if err := f.Fetch(KindManifest, []lock.Descriptor{{Digest: digest}}); err != nil {
 		return err
 	}
-	raw, err := readVerified(repo, digest)
+	raw, err := readVerified(repo, digest, registry.MaxManifestSize)
 	if err != nil {
 		return err
 	}
@@ -211,7 +211,7 @@ func Repo(f Fetcher, p lock.Pull, repo string) error {
 	if err := f.Fetch(KindManifest, []lock.Descriptor{{Digest: p.Digest}}); err != nil {
 		return err
 	}
-	raw, err := readVerified(repo, p.Digest)
+	raw, err := readVerified(repo, p.Digest, registry.MaxManifestSize)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@ package pull
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -655,5 +657,31 @@ func TestFetch(t *testing.T) {
 	}
 	if err := Fetch(FromRegistries(c, sources, t.TempDir()), t.TempDir(), generator.Fetch{Kind: "other"}); err == nil {
 		t.Error("unknown kind: no error")
+	}
+}
+
+// Bazel's downloader checks only a file's digest: the img tool reads no
+// more of it than its descriptor declares.
+func TestReadVerifiedBounded(t *testing.T) {
+	repo := t.TempDir()
+	data := []byte(`{"schemaVersion":2}`)
+	sum := sha256.Sum256(data)
+	d := "sha256:" + hex.EncodeToString(sum[:])
+	path := filepath.Join(repo, generator.BlobFile(d))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readVerified(repo, d, int64(len(data))); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("declared size: %q, %v", got, err)
+	}
+	_, err := readVerified(repo, d, int64(len(data))-1)
+	if err == nil || !strings.Contains(err.Error(), "more than the 18 bytes") || !strings.Contains(err.Error(), d) {
+		t.Errorf("more than declared: %v", err)
+	}
+	if _, err := (dirReader(repo)).Manifest(d, 5); err == nil {
+		t.Errorf("dirReader read past the declared size")
 	}
 }
