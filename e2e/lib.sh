@@ -29,6 +29,35 @@ fail() {
   E2E_FAILED=1
 }
 
+# expect_checks N: this script records N results, whatever happens. Each
+# script declares it right after sourcing this file; tools/test.sh holds it
+# to it (run_whole).
+expect_checks() { printf 'PLAN\t%s\n' "$1" >>"$IMG_TEST_RESULTS"; }
+
+# run_whole NAME CMD...: runs a test script, then records whether it ran
+# whole: as many results as its expect_checks declared, and exit status 0
+# unless one of them failed. A script that dies early, or skips checks,
+# fails here even when every check it did record passed.
+run_whole() {
+  local name=$1 start rc results planned ran failed; shift
+  start=$(wc -l <"$IMG_TEST_RESULTS")
+  "$@"
+  rc=$?
+  results=$(tail -n "+$((start + 1))" "$IMG_TEST_RESULTS")
+  planned=$(awk -F'\t' '$1 == "PLAN" { n = $2 } END { print n }' <<<"$results")
+  ran=$(awk -F'\t' '$1 == "PASS" || $1 == "FAIL" { n++ } END { print n + 0 }' <<<"$results")
+  failed=$(awk -F'\t' '$1 == "FAIL" { n++ } END { print n + 0 }' <<<"$results")
+  if [ -z "$planned" ]; then
+    fail "$name: ran whole" "$name declares no count of checks: call expect_checks N after sourcing e2e/lib.sh"
+  elif [ "$ran" -ne "$planned" ]; then
+    fail "$name: ran whole" "$name recorded $ran results, and declares $planned (exit status $rc): a check was skipped or the script died; or update its expect_checks"
+  elif [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+    fail "$name: ran whole" "$name exited with status $rc, and none of its checks failed"
+  else
+    pass "$name: ran whole ($ran checks)"
+  fi
+}
+
 # check NAME CMD...: CMD must succeed.
 check() {
   local name=$1 out; shift

@@ -47,10 +47,9 @@ timed() {
   printf 'time: %s: %dm%02ds\n' "$*" $(((SECONDS - start) / 60)) $(((SECONDS - start) % 60))
 }
 
-for t in e2e/*/test.sh; do
-  timed bash "$t"
+for t in e2e/*/test.sh docs/test.sh; do
+  timed run_whole "${t%/test.sh}" bash "$t"
 done
-timed bash docs/test.sh
 
 # The second pass: every e2e workspace and the docs again, under the
 # defaults of Bazel 8 and 9 (tools/setup/bazel8.bazelrc), with the same disk
@@ -60,7 +59,8 @@ timed bash docs/test.sh
 second=bazel8
 for t in e2e/*/test.sh docs/test.sh; do
   case $t in e2e/workspace/*) continue ;; esac
-  IMG_E2E_PASS=$second IMG_E2E_BAZELRC=$root/tools/setup/bazel8.bazelrc timed bash "$t"
+  IMG_E2E_PASS=$second IMG_E2E_BAZELRC=$root/tools/setup/bazel8.bazelrc \
+    timed run_whole "$second: ${t%/test.sh}" bash "$t"
 done
 
 # count STATUS [PASS]: the results with STATUS (PASS or FAIL) of the second
