@@ -67,7 +67,7 @@ func Build(r Request) (Result, error) {
 			Digest:    sha256Digest(res.Config),
 			Size:      int64(len(res.Config)),
 		},
-		Layers:      append([]ocispec.Descriptor{}, base.Layers...),
+		Layers:      ociLayers(base.Layers),
 		Annotations: r.Annotations,
 	}
 	for _, l := range layers {
@@ -113,6 +113,30 @@ func (res Result) Write(out Outputs) error {
 		}
 	}
 	return blob.WriteJSON(out.Descriptor, res.Descriptor)
+}
+
+// ociLayerTypes maps the layer media types of Docker's image format to the
+// OCI ones of the same bytes. The manifest written is an OCI manifest, and
+// an OCI manifest carries only OCI media types: umoci, and some registries,
+// refuse a mix. The digests stay the same.
+var ociLayerTypes = map[string]string{
+	"application/vnd.docker.image.rootfs.diff.tar":              ocispec.MediaTypeImageLayer,
+	"application/vnd.docker.image.rootfs.diff.tar.gzip":         ocispec.MediaTypeImageLayerGzip,
+	"application/vnd.docker.image.rootfs.diff.tar.zstd":         ocispec.MediaTypeImageLayerZstd,
+	"application/vnd.docker.image.rootfs.foreign.diff.tar":      ocispec.MediaTypeImageLayerNonDistributable,     //nolint:staticcheck // the OCI type of these bytes
+	"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": ocispec.MediaTypeImageLayerNonDistributableGzip, //nolint:staticcheck // the OCI type of these bytes
+}
+
+// ociLayers gives a base's layer descriptors with OCI media types.
+func ociLayers(layers []ocispec.Descriptor) []ocispec.Descriptor {
+	out := make([]ocispec.Descriptor, len(layers))
+	for i, l := range layers {
+		if oci, ok := ociLayerTypes[l.MediaType]; ok {
+			l.MediaType = oci
+		}
+		out[i] = l
+	}
+	return out
 }
 
 // dockerManifestV2 is the Docker image manifest's media type, which a base

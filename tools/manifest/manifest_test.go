@@ -808,8 +808,29 @@ func TestDockerBaseManifestAccepted(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := checkDigests(t, res)
-	if len(m.Layers) != 2 || m.Layers[0].MediaType != "application/vnd.docker.image.rootfs.diff.tar.gzip" || string(m.Layers[0].Digest) != sha("l0") {
-		t.Errorf("layers %+v, want the Docker base layer first", m.Layers)
+	// An OCI manifest with only OCI media types: the Docker layer keeps its
+	// bytes (digest, size) under the OCI type of gzip layers.
+	if m.MediaType != ocispec.MediaTypeImageManifest || m.Config.MediaType != ocispec.MediaTypeImageConfig {
+		t.Errorf("manifest %s with config %s, want OCI's", m.MediaType, m.Config.MediaType)
+	}
+	if len(m.Layers) != 2 || m.Layers[0].MediaType != ocispec.MediaTypeImageLayerGzip || string(m.Layers[0].Digest) != sha("l0") || m.Layers[0].Size != 5 {
+		t.Errorf("layers %+v, want the Docker base layer first, as an OCI gzip layer", m.Layers)
+	}
+}
+
+func TestDockerLayerTypesBecomeOCI(t *testing.T) {
+	for docker, oci := range map[string]string{
+		"application/vnd.docker.image.rootfs.diff.tar":              "application/vnd.oci.image.layer.v1.tar",
+		"application/vnd.docker.image.rootfs.diff.tar.gzip":         "application/vnd.oci.image.layer.v1.tar+gzip",
+		"application/vnd.docker.image.rootfs.diff.tar.zstd":         "application/vnd.oci.image.layer.v1.tar+zstd",
+		"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+		"application/vnd.oci.image.layer.v1.tar+zstd":               "application/vnd.oci.image.layer.v1.tar+zstd",
+	} {
+		urls := []string{"https://example.com/layer"}
+		got := ociLayers([]ocispec.Descriptor{{MediaType: docker, Digest: digest.Digest(sha("x")), Size: 3, URLs: urls}})
+		if got[0].MediaType != oci || got[0].Digest != digest.Digest(sha("x")) || got[0].Size != 3 || len(got[0].URLs) != 1 {
+			t.Errorf("%s became %+v, want %s with the same digest, size and urls", docker, got[0], oci)
+		}
 	}
 }
 
