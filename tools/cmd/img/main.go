@@ -13,21 +13,23 @@ type subcommand struct {
 }
 
 var subcommands = map[string]subcommand{
-	"layer":       {runLayer, "write a layer blob and its metadata from a list of inputs"},
-	"manifest":    {runManifest, "write an image config, manifest and descriptor"},
-	"layout":      {runLayout, "write an OCI image layout directory"},
-	"index":       {runIndex, "write an image index and its descriptor from manifest descriptors"},
-	"tar-layer":   {runTarLayer, "check an existing tar and describe it as a layer, or write it anew"},
-	"generate":    {runGenerate, "plan the repositories of the images module extension"},
-	"fetch-image": {runFetchImage, "download an index or a platform's manifest and config, verified"},
-	"fetch-blob":  {runFetchBlob, "download one blob, verified"},
-	"pull-repo":   {runPullRepo, "fill a repository of the pull repository rule"},
-	"lock":        {runLock, "update or check the images lockfile"},
-	"push":        {runPush, "push an image or index to a registry (bazel run of image_push)"},
-	"expand":      {runExpand, "expand {{.NAME}} templates of a rule from build settings and workspace status"},
-	"deploy":      {runDeploy, "run the pushes and loads of a multi_deploy"},
-	"load":        {runLoad, "load an image or index into containerd, docker or podman (bazel run of image_load)"},
-	"version":     {runVersion, "print the version of this img tool"},
+	"layer":          {runLayer, "write a layer blob and its metadata from a list of inputs"},
+	"manifest":       {runManifest, "write an image config, manifest and descriptor"},
+	"layout":         {runLayout, "write an OCI image layout directory"},
+	"index":          {runIndex, "write an image index and its descriptor from manifest descriptors"},
+	"tar-layer":      {runTarLayer, "check an existing tar and describe it as a layer, or write it anew"},
+	"generate":       {runGenerate, "plan the repositories of the images module extension"},
+	"fetch-image":    {runFetchImage, "download an index or a platform's manifest and config, verified"},
+	"fetch-blob":     {runFetchBlob, "download one blob, verified"},
+	"pull-repo":      {runPullRepo, "fill a repository of the pull repository rule"},
+	"lock":           {runLock, "update or check the images lockfile"},
+	"push":           {runPush, "push an image or index to a registry (bazel run of image_push)"},
+	"expand":         {runExpand, "expand {{.NAME}} templates of a rule from build settings and workspace status"},
+	"deploy":         {runDeploy, "run the pushes and loads of a multi_deploy"},
+	"load":           {runLoad, "load an image or index into containerd, docker or podman (bazel run of image_load)"},
+	"version":        {runVersion, "print the version of this img tool"},
+	"layer-listing":  {runLayerListing, "list the entries of a layer blob, for image tests"},
+	"structure-test": {runStructureTest, "check images against container-structure-test configs (image_structure_test)"},
 }
 
 func main() {
