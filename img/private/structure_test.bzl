@@ -1,0 +1,145 @@
+"""image_structure_test: container-structure-test configs checked without a
+container runtime, from the image config and per-layer file listings."""
+
+load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
+
+_TOOLCHAIN = "//img:toolchain_type"
+
+_LayerListingsInfo = provider(
+    doc = "The file listings of the layers of an image and of its bases.",
+    fields = {
+        "by_blob": "dict of File to File: the listing (img layer-listing) of each layer blob.",
+    },
+)
+
+def _manifests_of(target):
+    if ImageManifestInfo in target:
+        return [target[ImageManifestInfo]]
+    if ImageIndexInfo in target:
+        return target[ImageIndexInfo].manifests
+    return []
+
+def _deps(attr, name):
+    value = getattr(attr, name, None)
+    if value == None:
+        return []
+    return value if type(value) == "list" else [value]
+
+def _layer_listings_impl(target, ctx):
+    # Listings of bases and of an index's manifests come from the aspect on
+    # them, so that the images sharing a base share its listings.
+    by_blob = {}
+    for dep in _deps(ctx.rule.attr, "base") + _deps(ctx.rule.attr, "manifests"):
+        if _LayerListingsInfo in dep:
+            by_blob.update(dep[_LayerListingsInfo].by_blob)
+    tool = None
+    for m, manifest in enumerate(_manifests_of(target)):
+        for i, layer in enumerate(manifest.layers):
+            if layer.blob == None or layer.blob in by_blob:
+                continue
+            if tool == None:
+                tool = ctx.toolchains[_TOOLCHAIN].imgtool
+            listing = ctx.actions.declare_file("%s.listings/%d_%d.jsonl" % (ctx.label.name, m, i))
+            ctx.actions.run(
+                executable = tool.executable,
+                arguments = ["layer-listing", "--blob", layer.blob.path, "--out", listing.path],
+                inputs = [layer.blob],
+                outputs = [listing],
+                mnemonic = "ImageLayerListing",
+                progress_message = "Listing layer %d of %%{label}" % i,
+                toolchain = _TOOLCHAIN,
+            )
+            by_blob[layer.blob] = listing
+    return [_LayerListingsInfo(by_blob = by_blob)]
+
+_layer_listings = aspect(
+    implementation = _layer_listings_impl,
+    attr_aspects = ["base", "manifests"],
+    toolchains = [_TOOLCHAIN],
+)
+
+def _platform_name(manifest):
+    name = "%s/%s" % (manifest.os, manifest.architecture)
+    if manifest.platform.get("variant"):
+        name += "/" + manifest.platform["variant"]
+    return name
+
+def _image_structure_test_impl(ctx):
+    by_blob = ctx.attr.image[_LayerListingsInfo].by_blob
+    manifests = _manifests_of(ctx.attr.image)
+    images = []
+    files = []
+    for manifest in manifests:
+        layers = []
+        for i, layer in enumerate(manifest.layers):
+            if layer.blob == None:
+                fail(("%s: layer %d of %s (%s) has no bytes in the build: it is a layer of a base pulled " +
+                      "with layer_handling = \"shallow\", and its file listing needs them. Pull that base " +
+                      "with layer_handling = \"lazy\" (downloaded when a test needs it) or \"eager\".") % (
+                    ctx.label,
+                    i,
+                    ctx.attr.image.label,
+                    _platform_name(manifest),
+                ))
+            listing = by_blob[layer.blob]
+            layers.append({"blob": layer.blob.short_path, "listing": listing.short_path})
+            files.extend([layer.blob, listing])
+        images.append({"config": manifest.config.short_path, "layers": layers, "platform": _platform_name(manifest)})
+        files.append(manifest.config)
+    images_json = ctx.actions.declare_file(ctx.label.name + ".images.json")
+    ctx.actions.write(images_json, json.encode(images))
+
+    # The img tool is one static binary: it needs no runfiles of its own.
+    tool = ctx.toolchains[_TOOLCHAIN].imgtool.executable
+    script = ctx.actions.declare_file(ctx.label.name + ".sh")
+    command = [tool.short_path, "structure-test", "--images", images_json.short_path]
+    for config in ctx.files.configs:
+        command.extend(["--config", config.short_path])
+    ctx.actions.write(script, "#!/bin/sh\nexec %s\n" % " ".join([_shell_quote(c) for c in command]), is_executable = True)
+    runfiles = ctx.runfiles(files = files + ctx.files.configs + [images_json, tool])
+    return [DefaultInfo(executable = script, runfiles = runfiles)]
+
+def _shell_quote(s):
+    return "'" + s.replace("'", "'\\''") + "'"
+
+image_structure_test = rule(
+    implementation = _image_structure_test_impl,
+    doc = """Checks an image against container-structure-test configs, without a container runtime.
+
+The configs are container-structure-test's YAML or JSON files (schemaVersion
+2.0.0). Metadata tests read the image config. File existence tests read a
+listing of each layer (type, mode, owner, size, link target; written by an
+action from the layer blob when a test first needs it, and shared by every
+test of the images on that base), applied in order with whiteouts and
+opaque directories. File content tests read only the layers that hold the
+files they name.
+
+Supported: `metadataTest` (`env`/`envVars`, `labels`, `entrypoint`, `cmd`,
+`workdir`, `user`, `exposedPorts`, `unexposedPorts`, `volumes`,
+`unmountedVolumes`), `fileExistenceTests` (`path`, `shouldExist`,
+`permissions`, `uid`, `gid`, `isExecutableBy`) and `fileContentTests`
+(`path`, `expectedContents`, `excludedContents`). Refused, with the file and
+the reason: `commandTests`, `globalEnvVars` and `containerRunOptions` (they
+run a container: use image_run_test) and `licenseTests`.
+
+`image` is an image_manifest, an image_index (every config is checked
+against every platform) or a pulled base. A base pulled with
+`layer_handling = "shallow"` has no layer bytes in the build: pull it
+`lazy` or `eager` to test it.""",
+    attrs = {
+        "image": attr.label(
+            mandatory = True,
+            providers = [[ImageManifestInfo], [ImageIndexInfo]],
+            aspects = [_layer_listings],
+            doc = "The image to check: image_manifest, image_index or a pulled image.",
+        ),
+        "configs": attr.label_list(
+            mandatory = True,
+            allow_files = [".yaml", ".yml", ".json"],
+            allow_empty = False,
+            doc = "container-structure-test config files, YAML or JSON.",
+        ),
+    },
+    test = True,
+    toolchains = [_TOOLCHAIN],
+)
