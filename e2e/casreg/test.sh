@@ -21,6 +21,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
+expect_checks 66
 
 work=$(mktemp -d /tmp/e2e-casreg.XXXXXX)
 ws=$work/ws
@@ -42,7 +43,14 @@ done
 . "$work/registry.env"
 . "$work/http-cache.env"
 access_log=$work/logs/nginx-access.log
-cas_gets() { grep -c "GET /cas/${1#sha256:}" "$access_log"; }
+# cas_gets DIGEST: nginx's count of GETs of that blob; an error, never 0,
+# when the digest is not one or the log is missing.
+cas_gets() {
+  [[ $1 =~ ^sha256:[0-9a-f]{64}$ ]] || { echo "not a digest: '$1'"; return 1; }
+  grep -a -c "GET /cas/${1#sha256:}" "$access_log"
+}
+# cache_writes DIR [LOG LINES]: how many PUTs under /DIR/ nginx stored.
+cache_writes() { grep -a -c -E "\"PUT /$1/[0-9a-f]{64} HTTP/[0-9.]+\" (201|204) " <<<"${2-$(cat "$access_log")}"; }
 
 # server NAME ARGS...: starts tools/cmd/NAME on a free port; sets ADDR.
 server() {
@@ -52,7 +60,7 @@ server() {
   servers+=($!)
   for _ in $(seq 200); do [ -s "$work/$name.addr" ] && break; sleep 0.05; done
   ADDR=$(cat "$work/$name.addr" 2>/dev/null)
-  [ -n "$ADDR" ] || fail "casreg: start $name" "$(cat "$work/$name.log")"
+  [ -n "$ADDR" ] || { fail "casreg: start $name" "$(cat "$work/$name.log")"; finish; }
 }
 (cd "$REPO_ROOT" && go build -o "$work/bin/" ./tools/cmd/cas-registry ./tools/cmd/bes) || { fail "casreg: build the servers"; finish; }
 server cas-registry --dir "$work/casreg-data" --remote_cache "$HTTP_CACHE_URL"
@@ -115,18 +123,40 @@ unset IMG_REAPI_ENDPOINT IMG_CREDENTIAL_HELPER
 
 # The first build fills the cache; after a clean, the rebuild is all
 # remote cache hits, and with --remote_download_minimal no layer comes here.
-check "casreg: bazel build fills the HTTP cache" bazel build //:push_cas //:push_bes //:push_multi_cas //:push_multi_bes //:push_unauth_bes //:push_denied_bes
+# Judged by nginx's log: the first build stores action results and blobs;
+# the rebuild after a clean gets action results and stores nothing.
+build_fills_cache() {
+  bazel build "$@" || return 1
+  [ "$(cache_writes ac)" -ge 1 ] && [ "$(cache_writes cas)" -ge 1 ] ||
+    { echo "nginx stored $(cache_writes ac) action results and $(cache_writes cas) blobs"; return 1; }
+}
+rebuild_from_cache() {
+  local start new
+  start=$(wc -l <"$access_log") || return 1
+  bazel build "$@" || return 1
+  new=$(tail -n "+$((start + 1))" "$access_log")
+  grep -q -E '"GET /ac/[0-9a-f]{64} HTTP/[0-9.]+" 200 ' <<<"$new" || { echo "nginx served no action result"; return 1; }
+  [ "$(cache_writes ac "$new") $(cache_writes cas "$new")" = "0 0" ] || { echo "the rebuild stored results: actions ran"; return 1; }
+}
+check "casreg: bazel build fills the HTTP cache" \
+  build_fills_cache //:push_cas //:push_bes //:push_multi_cas //:push_multi_bes //:push_unauth_bes //:push_denied_bes
 bazel clean >/dev/null 2>&1
-check "casreg: bazel build again, from the cache" bazel build //:push_cas //:push_multi_cas
+check "casreg: bazel build again, from the cache" rebuild_from_cache //:push_cas //:push_multi_cas
 out_dir=$(bazel info output_path 2>/dev/null)
-blobs_in_tree() { find "$out_dir" -name '*_layer.tar.gz' | wc -l; }
+# blobs_in_tree: layer blobs in the output tree; an error when it is missing.
+blobs_in_tree() {
+  [ -n "$out_dir" ] && [ -d "$out_dir" ] || { echo "no output tree '$out_dir'"; return; }
+  find "$out_dir" -name '*_layer.tar.gz' -printf '.' | wc -c
+}
 check_eq "casreg: no layer blob is in the output tree" 0 "$(blobs_in_tree)"
 
 # cas_registry: the push writes the manifest only, so it reads no layer
 # from the cache.
-out=$(bazel run //:push_cas -- --registry "$CASREG" 2>"$work/push.log") || fail "casreg: bazel run //:push_cas" "$(cat "$work/push.log")"
-ref=$(head -n1 <<<"$out")
-digest=${ref#*@}
+out=$(bazel run //:push_cas -- --registry "$CASREG" 2>"$work/push.log") ||
+  out+=$'\n'"(exit status $?) $(tail -n 20 "$work/push.log")"
+# What Bazel built: the digest of its manifest file, by sha256sum.
+built_digest() { echo "sha256:$(sha256sum "$1" 2>&1 | cut -d' ' -f1)"; }
+digest=$(built_digest bazel-bin/image.manifest.json)
 check_eq "casreg: bazel run prints the references" "$CASREG/e2e/casreg@$digest
 $CASREG/e2e/casreg:latest
 $CASREG/e2e/casreg:v1" "$out"
@@ -144,9 +174,9 @@ check "casreg: umoci unpack accepts what skopeo pulled" umoci unpack --rootless 
 check_eq "casreg: the unpacked image has the message" "Hello from an image served by the remote cache" \
   "$(cat "$work/bundle/rootfs/etc/message.txt" 2>&1)"
 check "casreg: the layers were read from the cache" test "$(cas_gets "$busybox")" -ge 1
-out=$(bazel run //:push_multi_cas -- --registry "$CASREG" 2>"$work/push-multi.log") || fail "casreg: bazel run //:push_multi_cas" "$(cat "$work/push-multi.log")"
-multi=$(head -n1 <<<"$out")
-multi=${multi#*@}
+out=$(bazel run //:push_multi_cas -- --registry "$CASREG" 2>"$work/push-multi.log") ||
+  out+=$'\n'"(exit status $?) $(tail -n 20 "$work/push-multi.log")"
+multi=$(built_digest bazel-bin/multi.index.json)
 check_eq "casreg: the pushed index is what Bazel built" "$multi" "$(crane digest --insecure "$CASREG/e2e/multi:latest" 2>&1)"
 check "casreg: crane validate --remote accepts the index and both images" crane validate --insecure --remote "$CASREG/e2e/multi:latest"
 check "casreg: skopeo copies the arm64 image of the index" \
@@ -257,27 +287,38 @@ bazel build //:push_dead_bes "${bes_flags[@]}" >/dev/null 2>&1
 logged "casreg: BES: a registry that is down is a clear error" "push failed: //:push_dead_bes: registry $dead is not reachable"
 bazel build --keep_going //:push_failed_bes //:broken "${bes_flags[@]}" >/dev/null 2>&1
 logged "casreg: BES: a failed build pushes nothing, and says so" "the build failed (exit code 1); 1 push target(s) not pushed"
-check_eq "casreg: BES: the failed build's image is not in the registry" "" "$(crane ls --insecure "$REGISTRY/e2e/failed" 2>/dev/null)"
+# distribution's own answer: a repository nothing was pushed to is unknown
+# (an error of any other kind, or none, fails).
+check_eq "casreg: BES: the failed build's image is not in the registry" "404 NAME_UNKNOWN" \
+  "$(api "http://$REGISTRY/v2/e2e/failed/tags/list") $(code)"
 
 # BES security: the server admits Bazel only with its token, and pushes
 # only to its allow-list.
 bazel build //:push_denied_bes "${bes_flags[@]}" >/dev/null 2>&1
 logged "casreg: BES: a repository off the allow-list is not pushed, and the log says so" \
   "push failed: //:push_denied_bes: $REGISTRY/other/denied is not on the server's allow-list (--allow_push"
-check_eq "casreg: BES: nothing was pushed off the allow-list" "" "$(crane ls --insecure "$REGISTRY/other/denied" 2>/dev/null)"
+check_eq "casreg: BES: nothing was pushed off the allow-list" "404 NAME_UNKNOWN" \
+  "$(api "http://$REGISTRY/v2/other/denied/tags/list") $(code)"
 no_token=("${bes_flags[@]:0:1}" --bes_timeout=60s)
 check_fails "casreg: BES: Bazel without the token reports the refused upload" "UNAUTHENTICATED" \
   bazel build //:push_unauth_bes "${no_token[@]}"
 check_fails "casreg: BES: Bazel with a wrong token reports the refused upload" "UNAUTHENTICATED" \
   bazel build //:push_unauth_bes "${no_token[@]}" "--bes_header=Authorization=Bearer not-$token"
 sleep 2
-check_eq "casreg: BES: nothing was pushed for the refused builds" "" "$(crane ls --insecure "$REGISTRY/e2e/unauth" 2>/dev/null)"
-check_eq "casreg: BES: the server saw none of the refused builds' targets" "0" "$(grep -c push_unauth_bes "$work/bes.log")"
+check_eq "casreg: BES: nothing was pushed for the refused builds" "404 NAME_UNKNOWN" \
+  "$(api "http://$REGISTRY/v2/e2e/unauth/tags/list") $(code)"
+# Only a log that has the admitted build's push can show the refused ones' absence.
+check_eq "casreg: BES: the server saw none of the refused builds' targets" "0" \
+  "$(grep -q -F "pushed //:push_bes as" "$work/bes.log" 2>&1 || echo "the BES log lacks the admitted build"; grep -c push_unauth_bes "$work/bes.log" 2>&1)"
 
 # Faults: the cache lost a layer. The cas_registry push fails, naming the
 # digest and the target, and writes no tag; cas-registry answers BLOB_UNKNOWN.
 rm -f "$work/nginx/cache/cas/${message#sha256:}"
-out=$(bazel run //:push_cas -- --registry "$CASREG" --repository e2e/missing 2>&1) && fail "casreg: a layer missing from the cache fails the push" "$out"
+if out=$(bazel run //:push_cas -- --registry "$CASREG" --repository e2e/missing 2>&1); then
+  fail "casreg: a layer missing from the cache fails the push" "$out"
+else
+  pass "casreg: a layer missing from the cache fails the push"
+fi
 check "casreg: the error names the lost layer" grep -qF "${message#sha256:}" <<<"$out"
 check "casreg: the error names the push target" grep -qF "//:push_cas" <<<"$out"
 check_eq "casreg: no tag was written" "404 NAME_UNKNOWN" "$(api "http://$CASREG/v2/e2e/missing/tags/list") $(code)"

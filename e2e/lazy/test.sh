@@ -8,6 +8,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
+expect_checks 47
 
 work=$(mktemp -d /tmp/e2e-lazy.XXXXXX)
 ws=$work/ws
@@ -31,7 +32,28 @@ done
 . "$work/http-cache.env"
 . "$work/casd.env"
 access_log=$work/logs/nginx-access.log
-cas_gets() { grep -c "GET /cas/${1#sha256:}" "$access_log"; }
+reglog=$work/logs/registry.log
+# cas_gets DIGEST: nginx's count of GETs of that blob; an error, never 0,
+# when the digest is not one or the log is missing.
+cas_gets() {
+  [[ $1 =~ ^sha256:[0-9a-f]{64}$ ]] || { echo "not a digest: '$1'"; return 1; }
+  grep -a -c "GET /cas/${1#sha256:}" "$access_log"
+}
+# build_fills_cache TARGETS: bazel build, then nginx's log must show action
+# results and blobs stored.
+build_fills_cache() {
+  bazel build "$@" || return 1
+  local ac cas
+  ac=$(grep -a -c -E '"PUT /ac/[0-9a-f]{64} HTTP/[0-9.]+" (201|204) ' "$access_log")
+  cas=$(grep -a -c -E '"PUT /cas/[0-9a-f]{64} HTTP/[0-9.]+" (201|204) ' "$access_log")
+  [ "$ac" -ge 1 ] && [ "$cas" -ge 1 ] || { echo "nginx stored $ac action results and $cas blobs"; return 1; }
+}
+# push_status LOG: nothing when the last push succeeded, else its exit
+# status and log (so that a check of what it read cannot pass on a failed push).
+push_status() { [ "$push_rc" -eq 0 ] || echo " (the push failed with status $push_rc: $(tail -n 5 "$1"))"; }
+# counts_before COUNTS: COUNTS if they are counts; else a text that no
+# later count equals (two failed reads must not look unchanged).
+counts_before() { if [[ $1 =~ ^[0-9]+\ [0-9]+$ ]]; then echo "$1"; else echo "(no counts before: $1)"; fi; }
 
 # The workspace, with the busybox the image runs, and no disk cache: every
 # cache hit must come from nginx.
@@ -49,19 +71,27 @@ unset IMG_REAPI_ENDPOINT IMG_CREDENTIAL_HELPER
 
 # Build once to fill the cache, then from scratch: every action is a remote
 # cache hit, and with --remote_download_minimal no output is downloaded.
-check "lazy: bazel build fills the HTTP cache" bazel build //:image //:push
+check "lazy: bazel build fills the HTTP cache" build_fills_cache //:image //:push
 bazel clean >/dev/null 2>&1
-out=$(bazel build //:image //:push 2>&1)
-check "lazy: the rebuild is served by the remote cache" grep -q "remote cache hit" <<<"$out"
+rebuild_out=$(bazel build //:image //:push 2>&1)
+# Bazel's own summary says where the actions' results came from.
+served_by_cache() { grep "remote cache hit" <<<"$rebuild_out" || { tail -n 8 <<<"$rebuild_out"; return 1; }; }
+check "lazy: the rebuild is served by the remote cache" served_by_cache
 out_dir=$(bazel info output_path 2>/dev/null)
 check "lazy: bazel info output_path names the output tree" test -d "$out_dir/k8-fastbuild/bin"
-blobs_in_tree() { find "$out_dir" -name "${1:-*_layer}.tar.gz" | wc -l; }
+# blobs_in_tree [NAME]: layer blobs in the output tree; an error when it is missing.
+blobs_in_tree() {
+  [ -n "$out_dir" ] && [ -d "$out_dir" ] || { echo "no output tree '$out_dir'"; return; }
+  find "$out_dir" -name "${1:-*_layer}.tar.gz" -printf '.' | wc -c
+}
 check_eq "lazy: no layer blob is in the output tree after the build" 0 "$(blobs_in_tree)"
 
 # The push: its runfiles hold metadata only; the layers come from nginx.
-out=$(bazel run //:push -- --registry "$REGISTRY" 2>"$work/push.log")
+out=$(bazel run //:push -- --registry "$REGISTRY" 2>"$work/push.log") ||
+  out+=$'\n'"(exit status $?) $(tail -n 20 "$work/push.log")"
+# The digest Bazel built: sha256sum of its manifest file.
 check_eq "lazy: bazel run //:push prints the pushed references" \
-  "$REGISTRY/e2e/lazy@$(jq -r .digest bazel-bin/image.descriptor.json 2>&1)
+  "$REGISTRY/e2e/lazy@sha256:$(sha256sum bazel-bin/image.manifest.json 2>&1 | cut -d' ' -f1)
 $REGISTRY/e2e/lazy:latest" "$out"
 check_eq "lazy: still no layer blob in the output tree after bazel run" 0 "$(blobs_in_tree)"
 check "lazy: the push target's runfiles have the layer metadata" \
@@ -89,21 +119,27 @@ if containerd_up "$work/ctd" 2>"$work/ctd.err"; then
     "$(run_in_containerd "$work/pulled" localhost/e2e/lazy 2>&1)"
   containerd_down
 else
-  fail "lazy: containerd starts" "$(cat "$work/ctd.err")"
+  # As many results as the branch above: the count must not depend on it.
+  for name in "image_load with load_strategy=lazy loads into containerd" "the lazy load has no layer blob in its runfiles" \
+    "the lazy load read the layer from the cache" "the lazily loaded image runs in containerd" "the image runs in containerd"; do
+    fail "lazy: $name" "containerd did not start: $(cat "$work/ctd.err")"
+  done
 fi
 
 # Pushed again unchanged: the registry has every blob, so the cache is not read.
-gets_before="$(cas_gets "$busybox_digest") $(cas_gets "$message_digest")"
+gets_before=$(counts_before "$(cas_gets "$busybox_digest") $(cas_gets "$message_digest")")
 bazel run //:push -- --registry "$REGISTRY" >/dev/null 2>"$work/push2.log"
+push_rc=$?
 check_eq "lazy: a second push reads nothing from the cache" "$gets_before" \
-  "$(cas_gets "$busybox_digest") $(cas_gets "$message_digest")"
+  "$(cas_gets "$busybox_digest") $(cas_gets "$message_digest")$(push_status "$work/push2.log")"
 
 # One changed file: only its layer is streamed.
 echo "Hello again" >message.txt
 bazel run //:push -- --registry "$REGISTRY" >/dev/null 2>"$work/push3.log"
+push_rc=$?
 new_message=$(jq -r .digest bazel-bin/push.sh.runfiles/_main/message_layer.layer.json)
 check_eq "lazy: after a change only the changed layer is read from the cache" "${gets_before%% *} 1" \
-  "$(cas_gets "$busybox_digest") $(cas_gets "$new_message")"
+  "$(cas_gets "$busybox_digest") $(cas_gets "$new_message")$(push_status "$work/push3.log")"
 check "lazy: the changed image validates" crane validate --insecure --remote "$REGISTRY/e2e/lazy:latest"
 
 # multi_deploy's strategy makes an eager push lazy, without blobs in runfiles.
@@ -115,12 +151,17 @@ check "lazy: the multi_deploy push validates" crane validate --insecure --remote
 
 # buildbox-casd as a REAPI CAS over gRPC: the blobs go in with casupload,
 # and the push streams them from there (not from nginx).
-for d in "$busybox_digest" "$new_message"; do
-  curl -sf -o "$work/${d#sha256:}" "$HTTP_CACHE_URL/cas/${d#sha256:}" &&
-    casupload --remote="$CASD_REMOTE" "$work/${d#sha256:}" >/dev/null 2>&1 ||
-    fail "lazy: copy $d into casd with casupload"
-done
-before="$(cas_gets "$busybox_digest") $(cas_gets "$new_message")"
+# to_casd DIGEST: the blob from nginx into casd; casdownload must then give
+# it back with that digest (casd's own record, not casupload's word).
+to_casd() {
+  local hex=${1#sha256:}
+  curl -sf -o "$work/$hex" "$HTTP_CACHE_URL/cas/$hex" && casupload --remote="$CASD_REMOTE" "$work/$hex" || return 1
+  rm -rf "$work/casd-back" && casdownload --remote="$CASD_REMOTE" --destination-dir="$work/casd-back" --file-digest="$hex/$(stat -c %s "$work/$hex")" || return 1
+  [ "$(sha256sum <"$work/casd-back/blob" 2>/dev/null | cut -d' ' -f1)" = "$hex" ] || { ls -la "$work/casd-back"; return 1; }
+}
+check "lazy: casupload copies the busybox layer into casd" to_casd "$busybox_digest"
+check "lazy: casupload copies the changed message layer into casd" to_casd "$new_message"
+before=$(counts_before "$(cas_gets "$busybox_digest") $(cas_gets "$new_message")")
 check "lazy: a push with remote_cache=grpc://casd" \
   bazel run //:push --@rules_img//img/settings:remote_cache="$REAPI_ADDRESS" -- --registry "$REGISTRY" --repository e2e/casd
 check_eq "lazy: the casd push read nothing from nginx" "$before" "$(cas_gets "$busybox_digest") $(cas_gets "$new_message")"
@@ -143,19 +184,28 @@ if (cd "$REPO_ROOT" && go build -o "$work/faultproxy" ./e2e/push/faultproxy); th
   proxy_pid=$!
   for _ in $(seq 100); do [ -s "$work/proxy.addr" ] && break; sleep 0.05; done
   proxy=$(cat "$work/proxy.addr")
+  # Requests the proxy got, against those that reached the registry: the
+  # faults are the ones distribution's log never saw.
+  reg_start=$(wc -l <"$reglog")
   for i in 1 2 3 4; do
     check "lazy: a push through injected faults, round $i" \
       bazel run //:push -- --registry "$proxy" --repository "e2e/lazyfault$i"
     check "lazy: the image pushed through faults validates, round $i" \
       crane validate --insecure --remote "$REGISTRY/e2e/lazyfault$i:latest"
   done
-  faults=$(curl -s "http://$proxy/__stats" | jq -r '[.faults[]] | add')
-  check "lazy: at least 10 faults were injected (${faults:-none}: $(curl -s "http://$proxy/__stats" | jq -c .faults))" \
-    test "${faults:-0}" -ge 10
+  proxied=$(curl -s "http://$proxy/__stats" | jq -r .requests)
+  reached=$(tail -n "+$((reg_start + 1))" "$reglog" | grep -a -c -E '^[0-9.]+ - [^ ]+ \[[^]]*\] "[A-Z]+ [^"]*" [0-9]+ [0-9]+ "[^"]*" "rules_img')
+  # The log must have the rounds' requests: an empty one proves nothing.
+  check "lazy: at least 10 faults were injected (${proxied:-?} requests to the proxy, $reached reached the registry)" \
+    test "$reached" -ge 1 -a "$((${proxied:-0} - reached))" -ge 10
   kill "$proxy_pid" 2>/dev/null
   proxy_pid=
 else
-  fail "lazy: build e2e/push/faultproxy"
+  for i in 1 2 3 4; do
+    fail "lazy: a push through injected faults, round $i" "e2e/push/faultproxy did not build"
+    fail "lazy: the image pushed through faults validates, round $i" "e2e/push/faultproxy did not build"
+  done
+  fail "lazy: at least 10 faults were injected" "e2e/push/faultproxy did not build"
 fi
 
 # Faults. The cache lacks a layer: the error names the digest and the

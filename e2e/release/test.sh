@@ -6,6 +6,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
+expect_checks 24
 
 work=$(mktemp -d /tmp/e2e-release.XXXXXX)
 ws=$work/ws
@@ -64,7 +65,9 @@ check_eq "release: the binary holds no path of this machine" "0" \
 cold=()
 [ "${E2E_RELEASE_COLD:-}" != 1 ] || cold=(GOCACHE="$work/gocache")
 check "release: a second run${cold:+ with an empty Go build cache}" release "$work/dist2" "${cold[@]}"
-check_eq "release: both runs wrote the same bytes" "$(cat "$dist/SHA256SUMS")" "$(cat "$work/dist2/SHA256SUMS" 2>&1)"
+# sha256sum of every file both runs wrote, not the release's own SHA256SUMS.
+hashes() { [ -d "$1" ] && [ -n "$(ls "$1")" ] && (cd "$1" && sha256sum -- *) 2>&1 || echo "nothing in '$1'"; }
+check_eq "release: both runs wrote the same bytes" "$(hashes "$dist")" "$(hashes "$work/dist2")"
 
 # A workspace on the released archive, as a registry would serve it.
 cp -r . "$ws" && rm -f "$ws/test.sh"
@@ -104,6 +107,7 @@ MOD
 windows=$(repo_name img_tool_windows_amd64 "$hub")
 check "release: fetch the windows/amd64 toolchain repository" bazel fetch --repo="@@${windows:-no-img_tool_windows_amd64-in-the-hub}"
 windows_dir=$(repo_path img_tool_windows_amd64 "$hub")
-check_eq "release: its binary is img.exe" "img.exe" "$(cd "$windows_dir" 2>&1 && ls img*)"
+check_eq "release: its binary is img.exe" "img.exe $sha" \
+  "$(cd "${windows_dir:-/nonexistent}" 2>&1 && echo "$(ls img*) $(sha256sum img.exe 2>&1 | cut -d' ' -f1)")"
 check_eq "release: its toolchain runs img.exe" 'tool = "img.exe",' "$(grep -o 'tool = .*' "$windows_dir/BUILD.bazel" 2>&1)"
 finish
