@@ -63,7 +63,7 @@ func (c Containerd) Load(ctx context.Context, sel Selection, names []string, p *
 	if err := identifiers.Validate(c.Namespace); err != nil {
 		return fmt.Errorf("namespace %q: %w", c.Namespace, err)
 	}
-	cl, err := dialContainerd(ctx, c.Address)
+	cl, err := DialContainerd(ctx, c.Address)
 	if err != nil {
 		return err
 	}
@@ -152,9 +152,9 @@ func toUnpack(sel Selection) []PlatformImage {
 	return out
 }
 
-// dialContainerd connects and checks that containerd answers. A missing or
+// DialContainerd connects and checks that containerd answers. A missing or
 // closed socket is named in the error.
-func dialContainerd(ctx context.Context, address string) (*client.Client, error) {
+func DialContainerd(ctx context.Context, address string) (*client.Client, error) {
 	path, isUnix := strings.CutPrefix(address, "unix://")
 	if isUnix || !strings.Contains(address, "://") {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {

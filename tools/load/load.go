@@ -190,7 +190,7 @@ func (l *Loader) docker(ctx context.Context, t remote.Taggable, names []string, 
 // reachable says whether this containerd answers, and has the namespace
 // if it must.
 func (c Containerd) reachable(ctx context.Context) error {
-	cl, err := dialContainerd(ctx, c.Address)
+	cl, err := DialContainerd(ctx, c.Address)
 	if err != nil {
 		return err
 	}

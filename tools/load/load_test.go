@@ -421,7 +421,7 @@ func (f fakeNamespaces) List(context.Context) ([]string, error) { return f, nil 
 
 func TestUnreachableContainerdNamesTheAddress(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "nothing.sock")
-	_, err := dialContainerd(context.Background(), missing)
+	_, err := DialContainerd(context.Background(), missing)
 	if err == nil || !strings.Contains(err.Error(), "cannot reach containerd at "+missing) || !strings.Contains(err.Error(), "no socket") {
 		t.Errorf("missing socket: %v", err)
 	}
@@ -441,7 +441,7 @@ func TestUnreachableContainerdNamesTheAddress(t *testing.T) {
 			c.Close()
 		}
 	}()
-	_, err = dialContainerd(context.Background(), "unix://"+sock)
+	_, err = DialContainerd(context.Background(), "unix://"+sock)
 	if err == nil || !strings.Contains(err.Error(), sock) {
 		t.Errorf("a socket that is no containerd: %v", err)
 	}

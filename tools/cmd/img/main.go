@@ -29,6 +29,7 @@ var subcommands = map[string]subcommand{
 	"load":           {runLoad, "load an image or index into containerd, docker or podman (bazel run of image_load)"},
 	"version":        {runVersion, "print the version of this img tool"},
 	"layer-listing":  {runLayerListing, "list the entries of a layer blob, for image tests"},
+	"run-test":       {runRunTest, "load an image into containerd or docker, run it and judge its exit code and output (image_run_test)"},
 	"structure-test": {runStructureTest, "check images against container-structure-test configs (image_structure_test)"},
 }
 
