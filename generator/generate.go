@@ -185,7 +185,7 @@ func pullRepos(req Request, p lock.Pull, locked lock.File, blobs map[string]*rem
 			} else if b.Size != layer.Size {
 				sizeConflict = fmt.Sprintf("the entry for the pull %q in %s declares %d bytes for layer %s, another pull's %d; a blob has one size: run %s", p.Name, req.LockfileLabel, layer.Size, layer.Digest, b.Size, update)
 			}
-			b.Sources = appendUnique(b.Sources, registrySources(p)...)
+			b.Sources = appendUnique(b.Sources, blobSources(p, layer)...)
 			return "@" + blobRepoName(layer.Digest) + "//:blob"
 		})
 		if err != nil {

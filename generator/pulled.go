@@ -35,7 +35,9 @@ func PlatformDir(platform string) string { return strings.ReplaceAll(platform, "
 // layerBlobs gives the blob of each layer, or nil when the layers' bytes
 // are not part of the build: files of the repository when they were
 // downloaded with it (eager), or the remote_blob target that lazyLabel
-// names (lazy).
+// names (lazy). A foreign layer is never downloaded with the repository:
+// its blob is a remote_blob (from its urls) whatever the handling but
+// shallow, downloaded only when an output needs its bytes.
 func layerBlobs(p lock.Pull, entry lock.Platform, lazyLabel func(layer lock.Descriptor) string) ([]string, error) {
 	var out []string
 	for _, l := range entry.Layers {
@@ -43,7 +45,11 @@ func layerBlobs(p lock.Pull, entry lock.Platform, lazyLabel func(layer lock.Desc
 		case lock.Shallow:
 			return nil, nil
 		case lock.Eager:
-			out = append(out, BlobFile(l.Digest))
+			if l.Foreign() {
+				out = append(out, lazyLabel(l))
+			} else {
+				out = append(out, BlobFile(l.Digest))
+			}
 		case lock.Lazy:
 			out = append(out, lazyLabel(l))
 		default:
@@ -51,6 +57,17 @@ func layerBlobs(p lock.Pull, entry lock.Platform, lazyLabel func(layer lock.Desc
 		}
 	}
 	return out, nil
+}
+
+// blobSources are the places a layer's remote_blob downloads it from, in
+// order: a foreign layer's urls first (registries need not have it), then
+// the pull's registries.
+func blobSources(p lock.Pull, layer lock.Descriptor) []string {
+	var out []string
+	if layer.Foreign() {
+		out = append(out, layer.URLs...)
+	}
+	return append(out, registrySources(p)...)
 }
 
 // addPulledImage renders the pulled_image target of one platform; dir is

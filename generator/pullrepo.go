@@ -19,13 +19,16 @@ func PullRepoBUILD(p lock.Pull, img lock.Image) (string, error) {
 		return "", fmt.Errorf("the image of %s has no platform", p.Name)
 	}
 	f := newBuildFile()
-	blobs := map[string]int64{} // digest → size
+	blobs := map[string]*remoteBlob{} // digest → size and sources
 	var blobOrder []string
 	lazyLabel := func(layer lock.Descriptor) string {
-		if _, ok := blobs[layer.Digest]; !ok {
-			blobs[layer.Digest] = layer.Size
+		b, ok := blobs[layer.Digest]
+		if !ok {
+			b = &remoteBlob{Size: layer.Size}
+			blobs[layer.Digest] = b
 			blobOrder = append(blobOrder, layer.Digest)
 		}
+		b.Sources = appendUnique(b.Sources, blobSources(p, layer)...)
 		return ":" + blobRepoName(layer.Digest)
 	}
 	if img.IsIndex() {
@@ -54,7 +57,7 @@ func PullRepoBUILD(p lock.Pull, img lock.Image) (string, error) {
 		}
 	}
 	for _, d := range blobOrder {
-		if err := addRemoteBlob(f, blobRepoName(d), d, remoteBlob{Sources: registrySources(p), Size: blobs[d]}); err != nil {
+		if err := addRemoteBlob(f, blobRepoName(d), d, *blobs[d]); err != nil {
 			return "", err
 		}
 	}

@@ -2,8 +2,12 @@ package deploy
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"strings"
@@ -16,6 +20,7 @@ import (
 
 	"github.com/rules-img/rules_img/tools/blob"
 	"github.com/rules-img/rules_img/tools/cas"
+	"github.com/rules-img/rules_img/tools/registry"
 )
 
 // Options say how layers without a local blob are read.
@@ -121,6 +126,11 @@ func layer(desc v1.Descriptor, files LayerFiles, o Options) (v1.Layer, error) {
 			return &CacheLayer{Layer: l, Blob: cb.digest}, nil
 		}
 		return l, nil
+	}
+	if !desc.MediaType.IsDistributable() && len(desc.URLs) > 0 {
+		// Foreign: a push leaves it out (go-containerregistry uploads no
+		// non-distributable layer); a load reads it from its urls.
+		return partial.CompressedToLayer(&foreignLayer{desc: desc, diffID: diffID, ctx: o.Context, meter: o.Meter})
 	}
 	if len(meta.Sources) == 0 {
 		return nil, fmt.Errorf("layer %s has neither a blob nor a registry to read it from", desc.Digest)
@@ -249,6 +259,66 @@ func (l *cacheBlob) Compressed() (io.ReadCloser, error) {
 		return nil, err
 	}
 	return metered(rc, l.desc, l.meter), nil
+}
+
+// foreignLayer is a foreign (non-distributable) layer of a pulled base
+// whose bytes are not in the build: read from its urls, in order, as
+// runtimes do when they pull it.
+type foreignLayer struct {
+	desc   v1.Descriptor
+	diffID v1.Hash
+	ctx    context.Context
+	meter  Meter
+}
+
+func (l *foreignLayer) Digest() (v1.Hash, error)            { return l.desc.Digest, nil }
+func (l *foreignLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
+func (l *foreignLayer) Size() (int64, error)                { return l.desc.Size, nil }
+func (l *foreignLayer) MediaType() (types.MediaType, error) { return l.desc.MediaType, nil }
+
+// Descriptor keeps the urls in the descriptors that go-containerregistry
+// writes of the layer.
+func (l *foreignLayer) Descriptor() (*v1.Descriptor, error) {
+	d := l.desc
+	return &d, nil
+}
+
+// Compressed opens the first url that answers; the reader stops at the
+// declared size and fails on a wrong digest.
+func (l *foreignLayer) Compressed() (io.ReadCloser, error) {
+	ctx := l.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	var errs []error
+	for _, u := range l.desc.URLs {
+		rc, err := registry.OpenURL(ctx, u)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		return metered(&sizedReader{ReadCloser: &verifiedReader{ReadCloser: rc, want: l.desc.Digest, hash: sha256.New()}, desc: l.desc, left: l.desc.Size}, l.desc, l.meter), nil
+	}
+	return nil, fmt.Errorf("foreign layer %s: no url serves it: %w", l.desc.Digest, errors.Join(errs...))
+}
+
+// verifiedReader fails at the end of the stream when what it read does not
+// have the digest want.
+type verifiedReader struct {
+	io.ReadCloser
+	want v1.Hash
+	hash hash.Hash
+}
+
+func (r *verifiedReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	r.hash.Write(p[:n])
+	if err == io.EOF {
+		if got := hex.EncodeToString(r.hash.Sum(nil)); got != r.want.Hex {
+			return n, fmt.Errorf("layer %s: its url served content of digest sha256:%s", r.want, got)
+		}
+	}
+	return n, err
 }
 
 // readLayerMetadata reads and validates a layer metadata file.

@@ -121,6 +121,17 @@ type Descriptor struct {
 	Digest    string `json:"digest"`
 	MediaType string `json:"mediaType"`
 	Size      int64  `json:"size"`
+	// URLs are where a layer's bytes are served besides the registry:
+	// those of a foreign (non-distributable) layer.
+	URLs []string `json:"urls,omitempty"`
+}
+
+// Foreign tells a layer whose media type says it is non-distributable
+// (Docker's foreign layers, OCI's nondistributable ones): registries do not
+// have to hold its bytes, which its URLs serve. Nothing of rules_img
+// downloads it with the base image, nor uploads it.
+func (d Descriptor) Foreign() bool {
+	return d.MediaType != "" && !types.MediaType(d.MediaType).IsDistributable()
 }
 
 var (

@@ -3,6 +3,7 @@ package lock
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -43,9 +44,15 @@ func Resolve(c *registry.Client, p Pull) (Image, error) {
 	if p.Digest != "" && desc.Digest.String() != p.Digest {
 		return Image{}, fmt.Errorf("pull %q: %s served %s for digest %s", p.Name, src, desc.Digest, p.Digest)
 	}
+	// What the document is comes from its bytes: some registries answer
+	// with a Content-Type that is not its mediaType.
+	mediaType, err := MediaTypeOf(desc.Manifest, string(desc.MediaType))
+	if err != nil {
+		return Image{}, fmt.Errorf("pull %q (%s): %s served %s: %w", p.Name, p.Reference(), src, desc.Digest, err)
+	}
 	// Read the manifests from where the index was found first.
 	ordered := append([]registry.Source{src}, without(sources, src)...)
-	root := Root{Digest: desc.Digest.String(), MediaType: string(desc.MediaType), Raw: desc.Manifest}
+	root := Root{Digest: desc.Digest.String(), MediaType: mediaType, Raw: desc.Manifest}
 	img, err := FromRoot(registryReader{c, ordered}, p, root)
 	if err != nil {
 		return Image{}, err
@@ -68,6 +75,8 @@ func FromRoot(r Reader, p Pull, root Root) (Image, error) {
 	}
 	var err error
 	switch mt := types.MediaType(root.MediaType); {
+	case isSchema1(mt):
+		err = schema1Error(root.MediaType)
 	case mt.IsIndex():
 		err = fromIndex(r, p, root.Raw, &img)
 	case mt.IsImage():
@@ -216,6 +225,9 @@ func ParsePlatform(raw []byte, mediaType, digest string) (Platform, error) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return Platform{}, fmt.Errorf("manifest %s: %w", digest, err)
 	}
+	if m.SchemaVersion == 1 || isSchema1(types.MediaType(mediaType)) {
+		return Platform{}, fmt.Errorf("manifest %s: %w", digest, schema1Error(mediaType))
+	}
 	if m.Config.Digest.Hex == "" {
 		return Platform{}, fmt.Errorf("manifest %s is not an image manifest (it has no config)", digest)
 	}
@@ -230,7 +242,7 @@ func ParsePlatform(raw []byte, mediaType, digest string) (Platform, error) {
 }
 
 func fromV1(d v1.Descriptor) Descriptor {
-	return Descriptor{MediaType: string(d.MediaType), Digest: d.Digest.String(), Size: d.Size}
+	return Descriptor{MediaType: string(d.MediaType), Digest: d.Digest.String(), Size: d.Size, URLs: d.URLs}
 }
 
 // PlatformString formats a platform as os/arch[/variant].
@@ -242,27 +254,68 @@ func PlatformString(p v1.Platform) string {
 	return s
 }
 
-// SniffMediaType says what a manifest or index is from its bytes: its
-// mediaType field, or for an OCI document without one, whether it lists
-// manifests (an index) or has a config (a manifest).
-func SniffMediaType(raw []byte) (string, error) {
+// SniffMediaType says what a manifest or index is from its bytes alone
+// (MediaTypeOf without a Content-Type header).
+func SniffMediaType(raw []byte) (string, error) { return MediaTypeOf(raw, "") }
+
+// MediaTypeOf says what a manifest or index is from its bytes: its
+// mediaType field, whatever header (the Content-Type a registry answered
+// with, or "") says. A document without one (OCI allows that) is what the
+// header says when that fits its fields, else an OCI index when it lists
+// manifests, an OCI manifest when it has a config. Docker schema 1, by
+// header, mediaType or schemaVersion, is an error that says what to do.
+func MediaTypeOf(raw []byte, header string) (string, error) {
 	var doc struct {
-		MediaType string          `json:"mediaType"`
-		Manifests json.RawMessage `json:"manifests"`
-		Config    json.RawMessage `json:"config"`
+		SchemaVersion int             `json:"schemaVersion"`
+		MediaType     string          `json:"mediaType"`
+		Manifests     json.RawMessage `json:"manifests"`
+		Config        json.RawMessage `json:"config"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return "", err
 	}
+	header = strings.TrimSpace(strings.Split(header, ";")[0])
 	switch {
+	case isSchema1(types.MediaType(doc.MediaType)):
+		return "", schema1Error(doc.MediaType)
+	case doc.SchemaVersion == 1, doc.MediaType == "" && isSchema1(types.MediaType(header)):
+		return "", schema1Error(or(header, "schemaVersion 1"))
 	case doc.MediaType != "":
 		return doc.MediaType, nil
 	case len(doc.Manifests) > 0:
+		if types.MediaType(header).IsIndex() {
+			return header, nil
+		}
 		return string(types.OCIImageIndex), nil
 	case len(doc.Config) > 0:
+		if types.MediaType(header).IsImage() {
+			return header, nil
+		}
 		return string(types.OCIManifestSchema1), nil
 	}
 	return "", fmt.Errorf("neither an index nor a manifest: it has no mediaType, manifests or config")
+}
+
+func isSchema1(mt types.MediaType) bool {
+	return mt == types.DockerManifestSchema1 || mt == types.DockerManifestSchema1Signed
+}
+
+// ErrSchema1 is the error of a Docker schema 1 manifest.
+var ErrSchema1 = errors.New("Docker schema 1 manifests are not supported")
+
+// schema1Error refuses a Docker image manifest of schema 1, which Docker
+// itself stopped pushing in 2017 and no longer pulls.
+func schema1Error(what string) error {
+	return fmt.Errorf("%w (%s): it is an image manifest of Docker's first format, which rules_img does not read. "+
+		"Get a schema 2 image: pick another tag of the image, or convert it (skopeo copy --format v2s2 docker://SOURCE docker://DESTINATION, "+
+		"then pull DESTINATION), or build and push it again with a current docker, buildah or crane, which write schema 2", ErrSchema1, what)
+}
+
+func or(s, fallback string) string {
+	if s != "" {
+		return s
+	}
+	return fallback
 }
 
 // registryReader reads from registries, in order.

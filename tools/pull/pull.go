@@ -36,7 +36,8 @@ type Manifest struct {
 }
 
 // Platforms fetches the manifest and config of each platform, and its
-// layers when eager, then writes into each platform's Dir the manifest's
+// layers when eager (never a foreign layer, which registries need not
+// have: the build gets it from its urls when an output needs it), then writes into each platform's Dir the manifest's
 // descriptor and one metadata file per layer. Each step is one Fetch for
 // every platform, so that Bazel's downloader gets a step's files at once.
 func Platforms(f Fetcher, repo string, manifests []Manifest, eager bool, sources []string) error {
@@ -109,6 +110,9 @@ func Platforms(f Fetcher, repo string, manifests []Manifest, eager bool, sources
 				return err
 			}
 			files[filepath.Join(m.Dir, generator.LayerFile(j))] = meta
+			if !l.MediaType.IsDistributable() {
+				continue // foreign: from its urls, by a remote_blob, if ever
+			}
 			layers = append(layers, lock.Descriptor{Digest: l.Digest.String(), Size: l.Size})
 		}
 	}

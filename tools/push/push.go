@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -60,6 +62,8 @@ type Pusher struct {
 	Mounts map[string]name.Digest
 	// Meter, if set, shows each blob's upload (see ProgressWithMeter).
 	Meter deploy.Meter
+	// transport counts the requests and writes the log lines.
+	transport *countingTransport
 }
 
 // Jobs bounds the number of blobs uploaded at once.
@@ -69,12 +73,13 @@ const Jobs = 4
 // updates, if not nil, the bytes done so far.
 func New(ctx context.Context, log func(string), updates chan<- v1.Update) (*Pusher, error) {
 	p := &Pusher{ctx: ctx, Mounts: map[string]name.Digest{}}
+	p.transport = &countingTransport{next: http.DefaultTransport, stats: &p.Stats, log: log}
 	p.opts = []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(auth.Keychain()),
 		remote.WithUserAgent("rules_img"),
 		remote.WithJobs(Jobs),
-		remote.WithTransport(&countingTransport{next: http.DefaultTransport, stats: &p.Stats, log: log}),
+		remote.WithTransport(p.transport),
 		// More patient than the default (3 tries): a fault fails the whole
 		// attempt of a blob (HEAD, POST, PATCH, PUT), so allow 20 attempts,
 		// about 30 s in all. (No Cap: reaching it would end the retries.)
@@ -110,6 +115,7 @@ func (p *Pusher) Push(t remote.Taggable, target Target) (name.Digest, error) {
 		return ref, err
 	}
 	src := registry.Source{Registry: target.Registry, Repository: target.Repository}
+	p.skipForeign(t)
 	if err := p.pusher.Push(p.ctx, ref, t); err != nil {
 		return ref, explain(src, ref.DigestStr(), err)
 	}
@@ -143,6 +149,32 @@ func explain(src registry.Source, ref string, err error) error {
 	return registry.Explain(src, ref, err)
 }
 
+// skipForeign says, a line each, which layers of t the push leaves out:
+// foreign (non-distributable) layers, which go-containerregistry never
+// uploads. The manifest keeps their descriptors, urls included, and
+// runtimes fetch them from their urls.
+func (p *Pusher) skipForeign(t remote.Taggable) {
+	seen := map[v1.Hash]bool{}
+	for _, img := range imagesOf(t) {
+		m, err := img.Manifest()
+		if err != nil {
+			continue
+		}
+		for _, l := range m.Layers {
+			if l.MediaType.IsDistributable() || seen[l.Digest] {
+				continue
+			}
+			seen[l.Digest] = true
+			atomic.AddInt64(&p.Stats.Foreign, 1)
+			where := "it has no urls"
+			if len(l.URLs) > 0 {
+				where = "its urls: " + strings.Join(l.URLs, " ")
+			}
+			p.transport.logf("foreign  %s not uploaded: a non-distributable layer (%s), which runtimes fetch from its urls; %s", l.Digest, l.MediaType, where)
+		}
+	}
+}
+
 // remember records the blobs of t as present in repo.
 func (p *Pusher) remember(repo name.Repository, t remote.Taggable) {
 	for _, img := range imagesOf(t) {
@@ -151,6 +183,9 @@ func (p *Pusher) remember(repo name.Repository, t remote.Taggable) {
 			continue
 		}
 		for _, l := range m.Layers {
+			if !l.MediaType.IsDistributable() {
+				continue // never uploaded
+			}
 			if _, ok := p.Mounts[l.Digest.String()]; !ok {
 				p.Mounts[l.Digest.String()] = repo.Digest(l.Digest.String())
 			}

@@ -17,6 +17,7 @@ type Stats struct {
 	BytesSent int64 // request body bytes of blob uploads
 	Manifests int64 // manifests written (PUT answered 201)
 	FromCache int64 // blobs streamed from the remote cache (lazy)
+	Foreign   int64 // foreign (non-distributable) layers left out
 }
 
 func (s *Stats) String() string {
@@ -25,6 +26,9 @@ func (s *Stats) String() string {
 		HumanBytes(atomic.LoadInt64(&s.BytesSent)), atomic.LoadInt64(&s.Manifests))
 	if n := atomic.LoadInt64(&s.FromCache); n > 0 {
 		line += fmt.Sprintf("; %d blobs streamed from the remote cache", n)
+	}
+	if n := atomic.LoadInt64(&s.Foreign); n > 0 {
+		line += fmt.Sprintf("; %d foreign layers not uploaded", n)
 	}
 	return line
 }
