@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# usage: install.sh [--skip-apt] [--skip-go]
+# usage: install.sh [--skip-apt] [--skip-go] [--skip-podman]
 #
 # Installs the third-party peers that rules_img's end-to-end tests run
 # against. Run as root (apt). Idempotent: what is present is skipped, and
@@ -15,19 +15,30 @@
 #                   `docker` is on PATH)
 #   go install:     crane v0.22.1 into $RULES_IMG_PEERS_TOOLS/bin
 #                   (default /var/tmp/rules-img-peers/bin)
+#   podman:         sid's podman, libsubid6 and netavark, and bookworm's
+#                   conmon (sid's needs a newer glib), downloaded with a
+#                   private apt configuration under $RULES_IMG_PEERS_TOOLS/podman
+#                   (its own sources, lists and cache; /etc/apt is left as
+#                   it is) and unpacked with dpkg -x into
+#                   $RULES_IMG_PEERS_TOOLS/podman/root, not installed:
+#                   `apt-get install podman` would upgrade ~80 packages, and
+#                   bookworm's podman conflicts with sid's containers-common.
+#                   podman.sh runs it with a private configuration.
 #
 # sid is added as an apt source only when no source names it yet, and is
 # pinned at priority 100 so that plain installs keep taking bookworm's
-# packages. No daemon is started: containerd.sh and registry.sh do that.
+# packages. No daemon is started: containerd.sh, dockerd.sh, podman.sh and
+# registry.sh do that.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-SKIP_APT=0 SKIP_GO=0
+SKIP_APT=0 SKIP_GO=0 SKIP_PODMAN=0
 while [ $# -gt 0 ]; do
   case $1 in
     --skip-apt) SKIP_APT=1 ;;
     --skip-go) SKIP_GO=1 ;;
+    --skip-podman) SKIP_PODMAN=1 ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
@@ -186,6 +197,58 @@ go_install() {
   done
 }
 
+# The unpacked podman (see the header). Its files: podman/root; the download
+# leaves nothing else behind.
+PODMAN_DIR=$TOOLS/podman
+PODMAN_DEBS=(podman/sid libsubid6/sid netavark/sid conmon/bookworm)
+ARCHIVE_KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+
+# podman_runs ROOT: the podman unpacked in ROOT starts, with its libsubid.
+podman_runs() {
+  local lib
+  lib=$(find "$1/usr/lib" -name 'libsubid.so.6*' -printf '%h\n' 2>/dev/null | head -n1)
+  [ -n "$lib" ] && [ -x "$1/usr/bin/podman" ] && [ -x "$1/usr/bin/conmon" ] &&
+    LD_LIBRARY_PATH=$lib "$1/usr/bin/podman" --version 2>/dev/null
+}
+
+podman_unpack() {
+  local root=$PODMAN_DIR/root version
+  if version=$(podman_runs "$root"); then
+    say "podman: $version present"
+    return 0
+  fi
+  command -v apt-get >/dev/null || die "podman: no apt-get to download its packages with"
+  command -v dpkg >/dev/null || die "podman: no dpkg to unpack its packages with"
+  [ -f "$ARCHIVE_KEYRING" ] || die "podman: no $ARCHIVE_KEYRING (package debian-archive-keyring)"
+  local t0 aptdir=$PODMAN_DIR/apt debs=$PODMAN_DIR/debs new=$PODMAN_DIR/root.new
+  t0=$(now)
+  rm -rf "$aptdir" "$debs" "$new"
+  mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial" "$aptdir/empty" "$debs" "$new"
+  # A private apt configuration just for the download: its own sources,
+  # lists and cache. /etc/apt is not changed, and its sources and pins are
+  # not read, whatever suites the machine has.
+  printf 'deb [signed-by=%s] http://deb.debian.org/debian %s main\n' \
+    "$ARCHIVE_KEYRING" sid "$ARCHIVE_KEYRING" bookworm >"$aptdir/sources.list"
+  local -a papt=(apt-get -q -o APT::Sandbox::User=root
+    -o Dir::Etc::sourcelist="$aptdir/sources.list" -o Dir::Etc::sourceparts="$aptdir/empty"
+    -o Dir::Etc::preferencesparts="$aptdir/empty" -o Dir::Etc::preferences="$aptdir/empty/none"
+    -o Dir::State::Lists="$aptdir/lists" -o Dir::Cache="$aptdir/cache")
+  "${papt[@]}" update >"$PODMAN_DIR/apt-update.log" 2>&1 ||
+    die "podman: apt-get update with the private sources failed (see $PODMAN_DIR/apt-update.log)"
+  (cd "$debs" && "${papt[@]}" download "${PODMAN_DEBS[@]}" >"$PODMAN_DIR/apt-download.log" 2>&1) ||
+    die "podman: apt-get download ${PODMAN_DEBS[*]} failed (see $PODMAN_DIR/apt-download.log)"
+  local deb bytes
+  bytes=$(cat "$debs"/*.deb | wc -c)
+  for deb in "$debs"/*.deb; do
+    dpkg -x "$deb" "$new" || die "podman: dpkg -x $deb failed"
+  done
+  version=$(podman_runs "$new") || die "podman: the unpacked podman does not run ($new/usr/bin/podman --version)"
+  rm -rf "$root" "$aptdir" "$debs" "$PODMAN_DIR"/apt-*.log
+  mv "$new" "$root"
+  say "podman: $version unpacked in $(since "$t0") s ($((bytes >> 20)) MiB of packages, $(du -sm "$root" | cut -f1) MiB in $root)"
+}
+
 [ "$SKIP_APT" = 1 ] || apt_install
 [ "$SKIP_GO" = 1 ] || go_install
+[ "$SKIP_PODMAN" = 1 ] || podman_unpack
 say "done in $(since "$T_START") s; put $BIN on PATH for crane"
