@@ -126,3 +126,71 @@ run_in_containerd() {
 
 # finish: exit status of the script.
 finish() { exit "$E2E_FAILED"; }
+
+# ---- Inputs that must be there (helpers of e2e/go, cc, python, distroless,
+# js, compat, toolchain, workspace and docs/test.sh). A check built on these
+# fails when what it reads is missing: two missing files never compare
+# equal, and an absence counts only in an input that exists.
+
+# sha256_of FILE: "sha256:HEX" of FILE, by sha256sum; else why not, status 1.
+sha256_of() {
+  local sum
+  [ -f "$1" ] || { echo "no file $1"; return 1; }
+  sum=$(sha256sum <"$1") || { echo "sha256sum could not read $1"; return 1; }
+  echo "sha256:${sum%% *}"
+}
+
+# sha256_decompressed gzip|zstd FILE: "sha256:HEX" of what gzip -d or
+# zstd -d makes of FILE (a layer's diff_id); else why not, status 1. FILE
+# must start with that format's magic number: zstd -d reads gzip too.
+sha256_decompressed() {
+  local out magic want
+  [ -f "$2" ] || { echo "no file $2"; return 1; }
+  case $1 in gzip) want="1f 8b" ;; zstd) want="28 b5 2f fd" ;; *) echo "sha256_decompressed: no format $1"; return 1 ;; esac
+  magic=$(od -An -tx1 -N"$(wc -w <<<"$want")" "$2" | xargs)
+  [ "$magic" = "$want" ] || { echo "$2 is no $1 stream: it starts with ${magic:-nothing}, not $want"; return 1; }
+  out=$({ "$1" -dc <"$2" | sha256sum; exit "${PIPESTATUS[0]}"; } 2>&1) ||
+    { echo "$1 -d failed on $2: $out"; return 1; }
+  echo "sha256:${out%% *}"
+}
+
+# check_none NAME REGEX CMD...: CMD must succeed and print something, and
+# none of its lines may match REGEX (grep -E).
+check_none() {
+  local name=$1 regex=$2 out found; shift 2
+  if ! out=$("$@" 2>&1); then
+    fail "$name" "nothing to look in: $* failed: $out"
+  elif [ -z "$out" ]; then
+    fail "$name" "nothing to look in: $* printed nothing"
+  elif found=$(grep -E -- "$regex" <<<"$out"); then
+    fail "$name" "found: $found"
+  else
+    pass "$name"
+  fi
+}
+
+# containerd_start DIR: containerd_up, but a containerd that does not start
+# fails each check that needs it (containerd_ready says why) rather than
+# skipping them: a script records as many results either way.
+containerd_start() {
+  local log
+  log=$(mktemp)
+  if containerd_up "$1" 2>"$log" && [ -n "${CONTAINERD_ADDRESS:-}" ]; then
+    CONTAINERD_NOT_UP=
+  else
+    CONTAINERD_NOT_UP="containerd did not start: $(tail -n 20 "$log")"
+  fi
+  rm -f "$log"
+}
+
+# containerd_ready: status 0 when containerd_start started containerd; else
+# prints why not. Guards every ctr command: without it ctr would talk to
+# the system's containerd.
+containerd_ready() {
+  local why=${CONTAINERD_NOT_UP-containerd_start was not called}
+  [ -z "$why" ] || { echo "$why"; return 1; }
+}
+
+# containerd_run_layout LAYOUT NAME: run_in_containerd, once containerd_ready.
+containerd_run_layout() { containerd_ready && run_in_containerd "$@"; }
+# ---- end of the helpers for inputs that must be there.
