@@ -5,6 +5,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
+expect_checks 13
 
 work=$(mktemp -d /tmp/e2e-cc.XXXXXX)
 trap 'containerd_down; bazel shutdown >/dev/null 2>&1; rm -rf "$work"' EXIT
@@ -22,34 +23,35 @@ rootfs=$work/bundle/rootfs
 check "cc: the greeting library sits in the runfiles" test -f "$rootfs/app/bin/hello.runfiles/_main/_solib_k8/liblibgreeting.so"
 interp=$(readelf -l bazel-bin/hello | sed -n 's/.*interpreter: \(.*\)]/\1/p')
 check "cc: the binary's interpreter ($interp) is in the image, through /lib64 -> usr/lib64" \
-  test -f "$rootfs$interp" -a -L "$rootfs/lib64"
+  test -n "$interp" -a -f "$rootfs$interp" -a -L "$rootfs/lib64"
+# The layers as skopeo reads them: the base manifest's four, then the blob
+# of the app layer.
 base_manifest=$(bazel cquery --output=files @e2e_distroless//cc 2>/dev/null | grep 'manifest\.json$')
+base_layers=$(jq -r 'if (.layers | length) == 4 then [.layers[].digest] | join(" ")
+  else "the base has \(.layers | length) layers, not 4" end' "$base_manifest" 2>&1)
 check_eq "cc: the image is the :cc base's 4 layers plus the app layer" \
-  "$(jq -r '[.layers[].digest] | join(" ")' "$base_manifest" 2>&1) $(jq -r .digest bazel-bin/app_layer.layer.json)" \
-  "$(jq -r '[.layers[].digest] | join(" ")' bazel-bin/image.manifest.json 2>&1)"
+  "$base_layers $(sha256_of bazel-bin/app_layer.tar.gz)" \
+  "$(skopeo inspect oci:bazel-bin/image.oci_layout:latest 2>&1 | jq -r '.Layers | join(" ")' 2>&1)"
 
-if containerd_up "$work/ctd" 2>"$work/ctd.err"; then
-  check_eq "cc: the image runs in containerd, as nonroot, on the host's glibc" \
-    "Hello from C++ in a rules_img image
+containerd_start "$work/ctd"
+check_eq "cc: the image runs in containerd, as nonroot, on the host's glibc" \
+  "Hello from C++ in a rules_img image
 user: nonroot (65532)
 glibc: $(getconf GNU_LIBC_VERSION | cut -d' ' -f2)
 sqrt(2) = 1.41421" \
-    "$(run_in_containerd bazel-bin/image.oci_layout localhost/e2e/cc 2>&1)"
-  check_fails "cc: without the C++ libraries of the base, the binary can't start" \
-    "exec /app/bin/hello: no such file or directory" \
-    run_in_containerd bazel-bin/image_without_libraries.oci_layout localhost/e2e/cc-without-libraries
-else
-  fail "cc: containerd starts" "$(cat "$work/ctd.err")"
-fi
+  "$(containerd_run_layout bazel-bin/image.oci_layout localhost/e2e/cc 2>&1)"
+check_fails "cc: without the C++ libraries of the base, the binary can't start" \
+  "exec /app/bin/hello: no such file or directory" \
+  containerd_run_layout bazel-bin/image_without_libraries.oci_layout localhost/e2e/cc-without-libraries
 containerd_down
 
 # Reproducible: a second output base, no cache, the same digests.
 check "cc: rebuild in a fresh output base without any cache" \
   bazel --output_base="$work/ob2" build //:image --disk_cache= --noremote_accept_cached
+ob2_bin=$work/ob2/execroot/_main/bazel-out/k8-fastbuild/bin
 check_eq "cc: the app layer (compiled with the host toolchain) is reproducible" \
-  "$(jq -r .digest bazel-bin/app_layer.layer.json)" \
-  "$(jq -r .digest "$work/ob2/execroot/_main/bazel-out/k8-fastbuild/bin/app_layer.layer.json" 2>&1)"
-check_eq "cc: the image digest is reproducible" "$(jq -r .digest bazel-bin/image.descriptor.json)" \
-  "$(jq -r .digest "$work/ob2/execroot/_main/bazel-out/k8-fastbuild/bin/image.descriptor.json" 2>&1)"
+  "$(sha256_of bazel-bin/app_layer.tar.gz)" "$(sha256_of "$ob2_bin/app_layer.tar.gz")"
+check_eq "cc: the image digest is reproducible" \
+  "$(sha256_of bazel-bin/image.manifest.json)" "$(sha256_of "$ob2_bin/image.manifest.json")"
 bazel --output_base="$work/ob2" shutdown >/dev/null 2>&1
 finish

@@ -8,6 +8,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
+expect_checks 40
 
 work=$(mktemp -d /tmp/e2e-compat.XXXXXX)
 ws=$work/ws
@@ -78,8 +79,21 @@ check_fails "compat: an OCI layout on a shallow base names the setting that allo
   "shallow_oci_layout=i_know_what_i_am_doing" bazel build //:app_shallow --output_groups=oci_layout
 check "compat: with shallow_oci_layout=i_know_what_i_am_doing the layout is written" \
   bazel build //:app_shallow --output_groups=oci_layout --@rules_img//img/settings:shallow_oci_layout=i_know_what_i_am_doing
-check_eq "compat: that layout holds the manifest, the config and the app layer, no base layer" "3" \
-  "$(ls "$bin/app_shallow.oci_layout/blobs/sha256" 2>/dev/null | wc -l)"
+# shallow_blobs: whether the shallow layout has each blob its manifest
+# names (the base's layer, then the app's), and how many blobs it has.
+shallow_blobs() {
+  local dir=$bin/app_shallow.oci_layout/blobs/sha256 manifest digest what n=0
+  manifest=$(jq -er '.manifests[0].digest' "$bin/app_shallow.oci_layout/index.json") || return 1
+  for digest in "$manifest" $(jq -r '.config.digest, .layers[].digest' "$dir/${manifest#sha256:}"); do
+    case $n in 0) what=manifest ;; 1) what=config ;; *) what="layer $((n - 1))" ;; esac
+    [ -e "$dir/${digest#sha256:}" ] && echo "$what present" || echo "$what absent"
+    n=$((n + 1))
+  done
+  echo "$(find "$dir" -type f | wc -l) blobs"
+}
+check_eq "compat: that layout holds the manifest, the config and the app layer, no base layer" \
+  "manifest present, config present, layer 1 absent, layer 2 present, 3 blobs" \
+  "$(shallow_blobs 2>&1 | paste -sd, | sed 's/,/, /g')"
 
 # Layers, judged from the blobs with standard tools.
 blob() { echo "$bin/app.oci_layout/blobs/sha256/${1#sha256:}"; }
@@ -97,13 +111,25 @@ print("%o %d:%d" % (m.mode, m.uid, m.gid))' "$(blob "$app_layer")" 2>&1)"
 check_eq "compat: layer_from_tar annotations reach the manifest" "1" \
   "$(jq '[.layers[] | select(.annotations["org.opencontainers.image.title"] == "vendor")] | length' "$manifest")"
 chunked=$(jq -r '.layers[-1]' "$manifest")
-check_eq "compat: zstd with estargz is a zstd:chunked layer" \
-  "application/vnd.oci.image.layer.v1.tar+zstd true" \
-  "$(jq -r '[.mediaType, (.annotations | has("io.containers.zstd-chunked.manifest-checksum"))] | join(" ")' <<<"$chunked")"
 chunked_digest=$(jq -r .digest <<<"$chunked")
+# zstd:chunked: the blob's table of contents sits in a skippable frame at
+# manifest-position (offset:length:...), and manifest-checksum is its sha256.
+chunked_toc_sha256() {
+  local position offset length magic sum
+  position=$(jq -er '.annotations["io.containers.zstd-chunked.manifest-position"]' <<<"$chunked") || return 1
+  IFS=: read -r offset length _ <<<"$position"
+  magic=$(od -An -tx1 -j "$((offset - 8))" -N4 "$(blob "$chunked_digest")" | xargs)
+  [ "$magic" = "50 2a 4d 18" ] || { echo "no skippable frame before the table of contents: ${magic:-nothing}"; return 1; }
+  sum=$( (dd if="$(blob "$chunked_digest")" iflag=skip_bytes,count_bytes skip="$offset" count="$length" status=none |
+    sha256sum) 2>&1) || { echo "could not read the table of contents: $sum"; return 1; }
+  echo "sha256:${sum%% *}"
+}
+check_eq "compat: zstd with estargz is a zstd:chunked layer" \
+  "application/vnd.oci.image.layer.v1.tar+zstd $(jq -r '.annotations["io.containers.zstd-chunked.manifest-checksum"]' <<<"$chunked")" \
+  "$(jq -r .mediaType <<<"$chunked") $(chunked_toc_sha256 2>&1)"
 check_eq "compat: the zstd:chunked blob decompresses (zstd -d) to its diff_id" \
   "$(jq -r '.rootfs.diff_ids[-1]' "$bin/app.config.json")" \
-  "sha256:$(zstd -dc "$(blob "$chunked_digest")" 2>/dev/null | sha256sum | cut -d' ' -f1)"
+  "$(sha256_decompressed zstd "$(blob "$chunked_digest")")"
 
 # Templates without stamping: build settings, and status keys empty.
 env_of() { jq -r '.config.Env[]' "$1" | grep "^$2=" | cut -d= -f2-; }
@@ -136,8 +162,7 @@ check_eq "compat: env from the build setting given on the command line" "prod" \
   "$(jq -r '.config.Env[]' <<<"$config" | grep ^ENVIRONMENT= | cut -d= -f2)"
 check_eq "compat: a label from a volatile status key" "0123abc" \
   "$(jq -r '.config.Labels["org.opencontainers.image.revision"]' <<<"$config")"
-check_eq "compat: Bazel's tag manual is no image tag" "" \
-  "$(crane ls --insecure "$REGISTRY/compat/prod/app" 2>&1 | grep -x manual)"
+check_none "compat: Bazel's tag manual is no image tag" '^manual$' crane ls --insecure "$REGISTRY/compat/prod/app"
 
 # A pulled index pushed whole.
 check "compat: push the pulled base index" bazel run //:push_base
@@ -146,23 +171,21 @@ check_eq "compat: the pulled index keeps its digest" "$base_digest" \
 check "compat: crane validates the mirrored index" crane validate --insecure --remote "$REGISTRY/compat/base-mirror:mirrored"
 
 # multi_deploy: a push and a load into containerd, then the image runs.
-if containerd_up "$work/ctd" 2>"$work/ctd.err"; then
-  check "compat: multi_deploy of a push and a load" \
-    bazel run //:deploy --//:environment=qa -- --address "$CONTAINERD_ADDRESS"
-  check_eq "compat: the push of multi_deploy tagged it qa" "qa" \
-    "$(crane ls --insecure "$REGISTRY/compat/single" 2>&1)"
-  check_eq "compat: containerd has the loaded image" "docker.io/compat/app:qa" \
-    "$(ctr images ls -q 2>&1 | grep compat/app)"
-  check_eq "compat: the image runs in containerd" \
-    "from the compat app layer
+containerd_start "$work/ctd"
+# deploy_to_containerd: the multi_deploy, loading into this script's containerd.
+deploy_to_containerd() { containerd_ready && bazel run //:deploy --//:environment=qa -- --address "$CONTAINERD_ADDRESS"; }
+check "compat: multi_deploy of a push and a load" deploy_to_containerd
+check_eq "compat: the push of multi_deploy tagged it qa" "qa" \
+  "$(crane ls --insecure "$REGISTRY/compat/single" 2>&1)"
+check_eq "compat: containerd has the loaded image" "docker.io/compat/app:qa" \
+  "$(containerd_ready && { ctr images ls -q | grep compat/app; } 2>&1)"
+check_eq "compat: the image runs in containerd" \
+  "from the compat app layer
 vendored file
 extra
 chunked file
 ENVIRONMENT=qa VERSION=dev" \
-    "$(ctr run --rm --snapshotter overlayfs docker.io/compat/app:qa "compat-$$" 2>&1)"
-else
-  fail "compat: containerd starts" "$(cat "$work/ctd.err")"
-fi
+  "$(containerd_ready && ctr run --rm --snapshotter overlayfs docker.io/compat/app:qa "compat-$$" 2>&1)"
 
 # Rules that extend rules_img's, without attributes of their own for transitions.
 check "compat: rules with parent = image_layer, image_manifest, image_index" bazel build //:comments //:commented_index

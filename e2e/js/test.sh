@@ -7,6 +7,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
+expect_checks 19
 
 work=$(mktemp -d /tmp/e2e-js.XXXXXX)
 ws=$work/ws
@@ -46,8 +47,8 @@ for dep in ms pretty-bytes; do
     "$(jq -r .version "$rootfs/app/node_modules/$dep/package.json" 2>&1)"
 done
 check "js: the program sits at /app/main.js" cmp main.js "$rootfs/app/main.js"
-check_eq "js: /usr/bin/node in the image is the host's" "$(sha256sum </usr/bin/node)" \
-  "$(sha256sum <"$rootfs/usr/bin/node" 2>&1)"
+check_eq "js: /usr/bin/node in the image is the host's" "$(sha256_of /usr/bin/node)" \
+  "$(sha256_of "$rootfs/usr/bin/node")"
 # Every library that ldd names, and each built-in module that node reads from
 # a file (Debian's node does, see host_node.bzl), at its host path (/lib is
 # usr/lib in the base).
@@ -69,24 +70,25 @@ check_eq "js: skopeo sees the entrypoint: node and the program, no launcher" '["
 check_eq "js: skopeo sees NODE_ENV, and PATH from the distroless base" \
   "NODE_ENV=production PATH=/usr/local/bin:/usr/bin:/bin" \
   "$(jq -r '[.config.Env[] | select(startswith("NODE_ENV=") or startswith("PATH="))] | sort | join(" ")' <<<"$config" 2>&1)"
+# The layers as skopeo reads them: the base manifest's four, then the blobs
+# of the node_modules and app layers.
+base_layers=$(jq -r 'if (.layers | length) == 4 then [.layers[].digest] | join(" ")
+  else "the base has \(.layers | length) layers, not 4" end' "$bin/node_base.manifest.json" 2>&1)
 check_eq "js: the image is the node base's 4 layers, then node_modules, then the app" \
-  "$(jq -r '[.layers[].digest] | join(" ")' "$bin/node_base.manifest.json" 2>&1) $(jq -r .digest "$bin/image_node_modules.layer.json" 2>&1) $(jq -r .digest "$bin/image_app.layer.json" 2>&1)" \
-  "$(jq -r '[.layers[].digest] | join(" ")' "$bin/image.manifest.json" 2>&1)"
+  "$base_layers $(sha256_of "$bin/image_node_modules.tar.gz") $(sha256_of "$bin/image_app.tar.gz")" \
+  "$(skopeo inspect "oci:$layout:latest" 2>&1 | jq -r '.Layers | join(" ")' 2>&1)"
 
-if containerd_up "$work/ctd" 2>"$work/ctd.err"; then
-  check_eq "js: the image runs in containerd: node, the dependencies and the environment" \
-    "Hello from Node $(node --version) in a rules_img image
+containerd_start "$work/ctd"
+check_eq "js: the image runs in containerd: node, the dependencies and the environment" \
+  "Hello from Node $(node --version) in a rules_img image
 ms: 7200000 ms is 2 hours, and 90s is 90000 ms
 pretty-bytes: 1337 bytes are 1.34 kB
 ms comes from /app/node_modules/ms/index.js
 NODE_ENV: production" \
-    "$(run_in_containerd "$layout" localhost/e2e/js 2>&1)"
-  check_fails "js: without the node_modules layer, require fails" \
-    "Cannot find module 'ms'" \
-    run_in_containerd "$bin/image_without_node_modules.oci_layout" localhost/e2e/js-without-node-modules
-else
-  fail "js: containerd starts" "$(cat "$work/ctd.err")"
-fi
+  "$(containerd_run_layout "$layout" localhost/e2e/js 2>&1)"
+check_fails "js: without the node_modules layer, require fails" \
+  "Cannot find module 'ms'" \
+  containerd_run_layout "$bin/image_without_node_modules.oci_layout" localhost/e2e/js-without-node-modules
 containerd_down
 
 # A one-line change of the program: only the app layer changes, and Bazel
@@ -98,8 +100,11 @@ check "js: rebuild after a one-line change of main.js" \
 check_eq "js: only the last layer, the app's, has a new digest" "same same same same same changed" \
   "$(jq -rn --slurpfile a "$work/before.json" --slurpfile b "$bin/image.manifest.json" \
     '[$a[0].layers, $b[0].layers] | transpose | map(if .[0].digest == .[1].digest then "same" else "changed" end) | join(" ")' 2>&1)"
-check_eq "js: the new last layer is the app layer Bazel just wrote" "$(jq -r .digest "$bin/image_app.layer.json" 2>&1)" \
-  "$(jq -r '.layers[-1].digest' "$bin/image.manifest.json" 2>&1)"
+# The app layer's blob, by sha256sum, holding the edited main.js.
+check_eq "js: the new last layer is the app layer Bazel just wrote" \
+  "$(jq -r '.layers[-1].digest' "$bin/image.manifest.json" 2>&1), with the edited main.js" \
+  "$(sha256_of "$bin/image_app.tar.gz"), $(tar -xzOf "$bin/image_app.tar.gz" app/main.js 2>&1 |
+    grep -q 'Hi from Node' && echo "with the edited main.js")"
 check_eq "js: the rebuild ran the app layer's action and no other layer's" "//:image_app" \
   "$(jq -rs '[.[] | select(.mnemonic == "ImageLayer") | .targetLabel] | join(" ")' "$work/exec.json" 2>&1)"
 
@@ -110,8 +115,8 @@ check "js: rebuild in a fresh output base without any cache, npm's registry unre
   bazel --output_base="$work/ob2" build //:image --disk_cache= --noremote_accept_cached \
   --repo_env=npm_config_registry=http://127.0.0.1:9/
 bin2=$work/ob2/execroot/_main/bazel-out/k8-fastbuild/bin
-check_eq "js: the node_modules layer is reproducible" "$(jq -r .digest "$bin/image_node_modules.layer.json")" \
-  "$(jq -r .digest "$bin2/image_node_modules.layer.json" 2>&1)"
-check_eq "js: the image digest is reproducible" "$(jq -r .digest "$bin/image.descriptor.json")" \
-  "$(jq -r .digest "$bin2/image.descriptor.json" 2>&1)"
+check_eq "js: the node_modules layer is reproducible" "$(sha256_of "$bin/image_node_modules.tar.gz")" \
+  "$(sha256_of "$bin2/image_node_modules.tar.gz")"
+check_eq "js: the image digest is reproducible" "$(sha256_of "$bin/image.manifest.json")" \
+  "$(sha256_of "$bin2/image.manifest.json")"
 finish

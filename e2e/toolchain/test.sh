@@ -5,6 +5,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
+expect_checks 7
 
 work=$(mktemp -d /tmp/e2e-toolchain.XXXXXX)
 trap 'bazel shutdown >/dev/null 2>&1; rm -rf "$work" img_tool.lock.json' EXIT
@@ -17,18 +18,29 @@ write_lockfile() {
 
 check "toolchain: go build the img tool" \
   env -C "$REPO_ROOT" CGO_ENABLED=0 go build -trimpath -o "$work/img" ./tools/cmd/img
-sha=$(sha256sum "$work/img" | cut -d' ' -f1)
+img_sha=$(sha256_of "$work/img")
+sha=${img_sha#sha256:}
 write_lockfile "$sha"
-check "toolchain: bazel build with the prebuilt binary (no cache: the actions run)" bazel build //:image //:layer --disk_cache=
+# Neither the disk cache nor the action cache of an earlier run: the actions run.
+check "toolchain: bazel build with the prebuilt binary (no cache: the actions run)" \
+  bazel build //:image //:layer --disk_cache= --nouse_action_cache --execution_log_json_file="$work/exec.json"
 # The img_tool extension's repositories, as rules_img and its toolchain hub see them.
 rules_img=$(repo_name rules_img)
 hub=$(repo_name img_toolchains "$rules_img")
-check_eq "toolchain: the prebuilt repository holds the locked binary" "$sha" \
-  "$(sha256sum "$(repo_path "img_tool_$(go env GOOS)_$(go env GOARCH)" "$hub")/img" 2>&1 | cut -d' ' -f1)"
-host_tool=$(repo_path img_host_tool "$rules_img")
-check_eq "toolchain: no source build when the lockfile has this platform" "absent" \
-  "$(if [ -z "$host_tool" ]; then echo "rules_img has no img_host_tool"; elif [ -e "$host_tool" ]; then echo present; else echo absent; fi)"
-check "toolchain: the layer was written by it" test -s bazel-bin/layer.layer.json
+prebuilt=$(repo_name "img_tool_$(go env GOOS)_$(go env GOARCH)" "$hub")
+host_tool=$(repo_name img_host_tool "$rules_img")
+external=$(bazel info output_base 2>/dev/null)/external
+check_eq "toolchain: the prebuilt repository holds the locked binary" "$img_sha" "$(sha256_of "$external/$prebuilt/img")"
+# fetched REPO: whether Bazel fetched the repository (a canonical name).
+fetched() { if [ -z "$1" ]; then echo "no such repository"; elif [ -d "$external/$1" ]; then echo fetched; else echo "not fetched"; fi; }
+check_eq "toolchain: no source build when the lockfile has this platform" "prebuilt fetched, source build not fetched" \
+  "prebuilt $(fetched "$prebuilt"), source build $(fetched "$host_tool")"
+# Bazel's execution log: the layer's action ran (no cache hit) the img whose
+# sha256 Bazel took is the locked one, and the layer holds the file.
+check_eq "toolchain: the layer was written by it" "ImageLayer ran $sha, hello.txt" \
+  "$(jq -rs '[.[] | select(.targetLabel == "//:layer" and .remoteCacheHit != true)
+      | .mnemonic + " ran " + (.inputs[] | select(.isTool and (.path | endswith("/img"))) | .digest.hash)] | join(" ")' \
+      "$work/exec.json" 2>&1), $(tar -tzf bazel-bin/layer.tar.gz 2>&1)"
 
 wrong=$(printf '%064d' 0)
 write_lockfile "$wrong"

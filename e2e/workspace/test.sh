@@ -6,6 +6,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
+expect_checks 13
 
 work=$(mktemp -d /tmp/e2e-workspace.XXXXXX)
 ws=$work/ws
@@ -42,9 +43,11 @@ cd "$ws"
 
 check "workspace: bazel build //:image in WORKSPACE mode, with the oci_layout output group" \
   bazel build //:image //:app_layer --output_groups=+oci_layout
+# The layers as skopeo reads them: the registry's base layer, then the
+# blob of the app layer.
 check_eq "workspace: the image's first layer is the pulled base's" \
-  "$(crane manifest --insecure "$REGISTRY/e2e/workspace-base@$digest" | jq -r '.layers[0].digest') $(jq -r .digest bazel-bin/app_layer.layer.json)" \
-  "$(jq -r '[.layers[].digest] | join(" ")' bazel-bin/image.manifest.json 2>&1)"
+  "$(crane manifest --insecure "$REGISTRY/e2e/workspace-base@$digest" 2>&1 | jq -r '.layers[0].digest' 2>&1) $(sha256_of bazel-bin/app_layer.tar.gz)" \
+  "$(skopeo inspect oci:bazel-bin/image.oci_layout:latest 2>&1 | jq -r '.Layers | join(" ")' 2>&1)"
 check "workspace: umoci unpack accepts the layout" \
   umoci unpack --rootless --image bazel-bin/image.oci_layout:latest "$work/bundle"
 rootfs=$work/bundle/rootfs
@@ -52,31 +55,33 @@ check_eq "workspace: the base layer's file is in the image" "the WORKSPACE base 
 check_eq "workspace: runfiles sit under the workspace name" "Hello from a rules_img image" \
   "$(cat "$rootfs/app/bin/hello.runfiles/e2e_workspace/message.txt" 2>&1)"
 check_eq "workspace: symlinks keep their target" "/app/bin/hello" "$(readlink "$rootfs/usr/local/bin/hello" 2>&1)"
-if containerd_up "$work/ctd" 2>"$work/ctd.err"; then
-  check_eq "workspace: the image runs in containerd and prints its message" \
-    "Hello from a rules_img image (GREETING_FROM=rules_img)" \
-    "$(run_in_containerd bazel-bin/image.oci_layout localhost/e2e/workspace 2>&1)"
-else
-  fail "workspace: containerd starts" "$(cat "$work/ctd.err")"
-fi
+containerd_start "$work/ctd"
+check_eq "workspace: the image runs in containerd and prints its message" \
+  "Hello from a rules_img image (GREETING_FROM=rules_img)" \
+  "$(containerd_run_layout bazel-bin/image.oci_layout localhost/e2e/workspace 2>&1)"
 containerd_down
 
 # Prebuilt binaries from a lockfile: rules_img_register_toolchains(lockfile = ...).
 os=$(go env GOOS) arch=$(go env GOARCH)
 check "workspace: go build the img tool for a lockfile" \
   env -C "$REPO_ROOT" CGO_ENABLED=0 go build -trimpath -o "$work/img" ./tools/cmd/img
-sha=$(sha256sum "$work/img" | cut -d' ' -f1)
+img_sha=$(sha256_of "$work/img")
+sha=${img_sha#sha256:}
 jq -n --arg url "file://$work/img" --arg sha "$sha" --arg os "$os" --arg cpu "$arch" \
   '{binaries: [{os: $os, cpu: $cpu, url: $url, sha256: $sha}]}' >img_tool.lock.json
 sed -i 's#^rules_img_register_toolchains()#rules_img_register_toolchains(lockfile = "//:img_tool.lock.json")#' WORKSPACE.bazel
+# Neither the disk cache nor the action cache of the first build: the actions run.
 check "workspace: bazel build //:image with the lockfile's binary (no cache: the actions run)" \
-  bazel build //:image //:app_layer --disk_cache=
+  bazel build //:image //:app_layer --disk_cache= --nouse_action_cache --execution_log_json_file="$work/exec.json"
+# Bazel's execution log: every action of the image ran the lockfile's
+# repository's img (its path, and the sha256 Bazel took of it).
+check_eq "workspace: the toolchain resolves to the lockfile's repository (execution log), no source build" \
+  "external/img_tool_${os}_${arch}/img $sha" \
+  "$(jq -rs '[.[] | select(.mnemonic | startswith("Image")) | .inputs[] | select(.isTool and (.path | endswith("/img")))
+      | .path + " " + .digest.hash] | unique | join(", ")' "$work/exec.json" 2>&1)"
 external=$(bazel info output_base 2>/dev/null)/external
-check_eq "workspace: the toolchain hub lists the lockfile's repository, no source build" "img_tool_${os}_${arch}" \
-  "$(grep -o '"repo": "[^"]*"' "$external/img_toolchains/toolchains.bzl" 2>&1 | cut -d'"' -f4 | paste -sd' ')"
-check_eq "workspace: the toolchain repository holds the locked binary" "$sha" \
-  "$(sha256sum "$external/img_tool_${os}_${arch}/img" 2>&1 | cut -d' ' -f1)"
+check_eq "workspace: the toolchain repository holds the locked binary" "$img_sha" \
+  "$(sha256_of "$external/img_tool_${os}_${arch}/img")"
 check "workspace: fetch the host tool (the pull rule's)" bazel fetch @img_host_tool//...
-check_eq "workspace: the host tool is the locked binary too" "$sha" \
-  "$(sha256sum "$external/img_host_tool/img" 2>&1 | cut -d' ' -f1)"
+check_eq "workspace: the host tool is the locked binary too" "$img_sha" "$(sha256_of "$external/img_host_tool/img")"
 finish
