@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
-expect_checks 60
+expect_checks 64
 
 work=$(mktemp -d /tmp/e2e-go.XXXXXX)
 trap 'containerd_down; "$REPO_ROOT/tools/setup/peers/registry.sh" down "$work" >/dev/null 2>&1; bazel shutdown >/dev/null 2>&1; rm -rf "$work"' EXIT
@@ -40,6 +40,20 @@ containerd_start "$work/ctd"
 check_eq "go: the image runs in containerd and prints its message" \
   "Hello from a rules_img image (GREETING_FROM=rules_img)" \
   "$(containerd_run_layout "$layout" localhost/e2e/hello 2>&1)"
+
+# Image tests under bazel test: the structure test claims what umoci's
+# unpack showed above (modes, owner, link, runfiles contents); a failing
+# config names the path, what it expected and what it found; the run test
+# runs the image in the containerd started above.
+check "go: structure tests of the image and of each platform of its index pass" \
+  bazel test //imagetests:structure_test //imagetests:index_structure_test
+check_eq "go: the index's structure test checked both platforms" "linux/amd64 linux/arm64/v8" \
+  "$(grep -o '^PASS \[[^]]*\] Metadata Test' bazel-testlogs/imagetests/index_structure_test/test.log 2>&1 | sed 's/^PASS \[\(.*\)\].*/\1/' | sort | paste -sd' ')"
+check_fails "go: a failing structure test names the path, what it expected and what it found" \
+  '/app/share/message.txt: expected permissions -rw-r--r--, found -r--r--r--' \
+  sh -c 'bazel test //imagetests:failing_structure_test >/dev/null 2>&1; cat bazel-testlogs/imagetests/failing_structure_test/test.log; exit 1'
+check "go: a run test of the image passes in containerd" \
+  bazel test //imagetests:run_test --test_env=CONTAINERD_ADDRESS="${CONTAINERD_ADDRESS:-none}"
 
 check "go: bazel build //:image_on_base (an image on a base)" bazel build //:image_on_base //:extra_layer --output_groups=+oci_layout
 # skopeo_layers LAYOUT: the layer digests of the layout's image, as skopeo reads them.
