@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
-expect_checks 32
+expect_checks 34
 
 work=$(mktemp -d /tmp/e2e-distroless.XXXXXX)
 trap 'containerd_down; bazel shutdown >/dev/null 2>&1; rm -rf "$work"' EXIT
@@ -25,6 +25,12 @@ check_eq "distroless: /tmp is world-writable and sticky" "drwxrwxrwt 0/0 tmp/" "
 check_eq "distroless: merged /usr: /bin is a symlink to usr/bin" "lrwxrwxrwx 0/0 bin -> usr/bin" \
   "$(grep ' bin -> ' <<<"$base_listing")"
 
+# The structure test claims what tar's listing above shows.
+check "distroless: the base's structure test passes (users, modes, /usr links, CA bundle)" \
+  bazel test //:structure_test
+check_eq "distroless: a failing structure test fails, naming each path, what it expected and what it found" \
+  "failed|    /root: expected permissions drwxr-xr-x, found drwx------|    /bin/sh: expected to exist, found nothing at /usr/bin" \
+  "$(bazel test //:failing_structure_test >/dev/null 2>&1 && echo passed || echo failed)|$(grep '^    ' bazel-testlogs/failing_structure_test/test.log 2>&1 | paste -sd'|')"
 check "distroless: umoci unpack accepts the debug image" umoci unpack --rootless --image bazel-bin/debug/debug.oci_layout:latest "$work/debug"
 rootfs=$work/debug/rootfs
 check_eq "distroless: the image's /etc/passwd has the nonroot user (65532)" \
