@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
-expect_checks 13
+expect_checks 14
 
 work=$(mktemp -d /tmp/e2e-cc.XXXXXX)
 trap 'containerd_down; bazel shutdown >/dev/null 2>&1; rm -rf "$work"' EXIT
@@ -54,4 +54,7 @@ check_eq "cc: the app layer (compiled with the host toolchain) is reproducible" 
 check_eq "cc: the image digest is reproducible" \
   "$(sha256_of bazel-bin/image.manifest.json)" "$(sha256_of "$ob2_bin/image.manifest.json")"
 bazel --output_base="$work/ob2" shutdown >/dev/null 2>&1
+# The structure test claims what the checks above saw (umoci, skopeo).
+check "cc: the image's structure test passes (its files, its config, the base's)" \
+  bazel test //imagetests:structure_test
 finish
