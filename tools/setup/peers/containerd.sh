@@ -150,29 +150,6 @@ kill_orphan_containers() {
   done
 }
 
-# Shims outlive containerd by design; ours name our socket on their command line.
-kill_shims() {
-  local p comm
-  for p in /proc/[0-9]*; do
-    p=${p#/proc/}
-    comm=$(cat "/proc/$p/comm" 2>/dev/null) || continue
-    case $comm in containerd-shim*) ;; *) continue ;; esac
-    owned "$p" "$DIR" || continue
-    stop "$comm" "$p" "$DIR" && say "stopped leftover $comm (pid $p)"
-  done
-}
-
-# Everything mounted at or below DIR (snapshot and container rootfs mounts),
-# deepest first so that no parent is busy.
-umount_below() {
-  local m
-  awk -v d="$DIR/" '{ mp = $5; if (index(mp "/", d) == 1) print length(mp) "\t" mp }' /proc/self/mountinfo |
-    sort -rn | cut -f2- | while IFS= read -r m; do
-    m=$(printf '%b' "$m")  # mountinfo writes space, tab, newline, backslash as \ooo
-    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || say "could not unmount $m"
-  done
-}
-
 down() {
   if [ ! -d "$1" ]; then
     say "$1 does not exist: nothing to stop"
@@ -182,8 +159,8 @@ down() {
   kill_tasks
   stop_pidfile containerd "$PIDFILE" "$DIR"
   if [ -x "$RUNC_BIN" ]; then kill_orphan_containers; fi
-  kill_shims
-  umount_below
+  stop_leftovers 'containerd-shim*' "$DIR"
+  umount_below "$DIR"
   say "containerd down for $DIR"
 }
 

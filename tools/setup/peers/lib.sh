@@ -121,3 +121,30 @@ stop_pidfile() {
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# stop_leftovers PATTERN DIR: stops every process whose command name matches
+# the shell PATTERN and that DIR owns (owned), such as the shims or conmons
+# that outlive their daemon.
+stop_leftovers() {
+  local pattern=$1 dir=$2 p comm
+  for p in /proc/[0-9]*; do
+    p=${p#/proc/}
+    comm=$(cat "/proc/$p/comm" 2>/dev/null) || continue
+    # shellcheck disable=SC2053 # PATTERN is a glob
+    [[ $comm == $pattern ]] || continue
+    owned "$p" "$dir" || continue
+    stop "$comm" "$p" "$dir" && say "stopped leftover $comm (pid $p)"
+  done
+}
+
+# umount_below DIR: unmounts everything mounted below DIR (snapshots,
+# container root file systems and shm), deepest first so that no parent is
+# busy.
+umount_below() {
+  local m
+  awk -v d="$1/" '{ mp = $5; if (index(mp "/", d) == 1) print length(mp) "\t" mp }' /proc/self/mountinfo |
+    sort -rn | cut -f2- | while IFS= read -r m; do
+    m=$(printf '%b' "$m")  # mountinfo writes space, tab, newline, backslash as \ooo
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || say "could not unmount $m"
+  done
+}

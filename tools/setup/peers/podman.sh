@@ -136,28 +136,6 @@ EOF
   say "podman system service (pid $pid, $("$WRAPPER" --version)) ready in $(since "$t0") s; source $DIR/podman.env"
 }
 
-# conmon outlives the service by design; ours name paths under DIR.
-kill_conmons() {
-  local p
-  for p in /proc/[0-9]*; do
-    p=${p#/proc/}
-    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = conmon ] || continue
-    owned "$p" "$DIR" || continue
-    stop conmon "$p" "$DIR" && say "stopped leftover conmon (pid $p)"
-  done
-}
-
-# Everything mounted below DIR/podman (containers' shm and rootfs), deepest
-# first so that no parent is busy.
-umount_below() {
-  local m
-  awk -v d="$P/" '{ mp = $5; if (index(mp "/", d) == 1) print length(mp) "\t" mp }' /proc/self/mountinfo |
-    sort -rn | cut -f2- | while IFS= read -r m; do
-    m=$(printf '%b' "$m")  # mountinfo writes space, tab, newline, backslash as \ooo
-    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || say "could not unmount $m"
-  done
-}
-
 down() {
   if [ ! -d "$1" ]; then
     say "$1 does not exist: nothing to stop"
@@ -165,8 +143,8 @@ down() {
   fi
   set_paths "$(cd "$1" && pwd -P)"
   stop_pidfile podman "$PIDFILE" "$DIR"
-  kill_conmons
-  umount_below
+  stop_leftovers conmon "$DIR"
+  umount_below "$P"
   say "podman down for $DIR"
 }
 
