@@ -68,15 +68,7 @@ func builtTarget(t *testing.T, cache *castest.Cache, img v1.Image, registryHost 
 }
 
 func TestCachePusher(t *testing.T) {
-	t.Setenv("DOCKER_CONFIG", t.TempDir())
-	reg := httptest.NewServer(registry.New())
-	defer reg.Close()
-	host := strings.TrimPrefix(reg.URL, "http://")
-	cache := castest.New()
-	store, err := cas.Dial(context.Background(), cas.Config{URL: cache.ServeHTTP(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	host, cache, store := pushFixture(t)
 	img, _ := random.Image(2048, 2)
 	target := builtTarget(t, cache, img, "registry.invalid:5000", true)
 
@@ -126,15 +118,7 @@ func TestCachePusher(t *testing.T) {
 // Bazel may report a build finished before its asynchronous uploads are
 // done: a push waits for blobs that come later, for a bounded time.
 func TestCachePusherWaitsForUploads(t *testing.T) {
-	t.Setenv("DOCKER_CONFIG", t.TempDir())
-	reg := httptest.NewServer(registry.New())
-	defer reg.Close()
-	host := strings.TrimPrefix(reg.URL, "http://")
-	cache := castest.New()
-	store, err := cas.Dial(context.Background(), cas.Config{URL: cache.ServeHTTP(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	host, cache, store := pushFixture(t)
 	img, _ := random.Image(1024, 1)
 	target := builtTarget(t, cache, img, host, false)
 	layers, _ := img.Layers()
@@ -143,7 +127,7 @@ func TestCachePusherWaitsForUploads(t *testing.T) {
 
 	// Never uploaded: the push gives up after NotFoundWait.
 	start := time.Now()
-	_, err = CachePusher{Cache: store, NotFoundWait: 600 * time.Millisecond, Allow: allow(t, host)}.Push(context.Background(), target)
+	_, err := CachePusher{Cache: store, NotFoundWait: 600 * time.Millisecond, Allow: allow(t, host)}.Push(context.Background(), target)
 	if !errors.Is(err, cas.ErrNotFound) || time.Since(start) < 250*time.Millisecond || time.Since(start) > 30*time.Second {
 		t.Fatalf("a blob that never comes: %v after %v", err, time.Since(start))
 	}
@@ -169,4 +153,19 @@ func TestCachePusherWaitsForUploads(t *testing.T) {
 	if err := validate.Image(pulled); err != nil {
 		t.Error(err)
 	}
+}
+
+// pushFixture gives a push test an in-memory registry (its host), a cache
+// and a store that reads that cache, and an empty Docker config.
+func pushFixture(t *testing.T) (string, *castest.Cache, cas.Store) {
+	t.Helper()
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	reg := httptest.NewServer(registry.New())
+	t.Cleanup(reg.Close)
+	cache := castest.New()
+	store, err := cas.Dial(context.Background(), cas.Config{URL: cache.ServeHTTP(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(reg.URL, "http://"), cache, store
 }

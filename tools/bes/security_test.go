@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	build "google.golang.org/genproto/googleapis/devtools/build/v1"
@@ -92,15 +91,7 @@ func forge(t *testing.T, cache *castest.Cache, target Target, config map[string]
 }
 
 func TestPushesOnlyToTheAllowList(t *testing.T) {
-	t.Setenv("DOCKER_CONFIG", t.TempDir())
-	reg := httptest.NewServer(registry.New())
-	defer reg.Close()
-	host := strings.TrimPrefix(reg.URL, "http://")
-	cache := castest.New()
-	store, err := cas.Dial(context.Background(), cas.Config{URL: cache.ServeHTTP(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	host, cache, store := pushFixture(t)
 	img, _ := random.Image(1024, 1)
 	target := builtTarget(t, cache, img, host, true)
 	digest, _ := img.Digest()
@@ -111,7 +102,7 @@ func TestPushesOnlyToTheAllowList(t *testing.T) {
 	}
 
 	// A repository that is not on the list: nothing is written.
-	_, err = CachePusher{Cache: store, Allow: allow(t, host+"/team")}.Push(context.Background(), target)
+	_, err := CachePusher{Cache: store, Allow: allow(t, host+"/team")}.Push(context.Background(), target)
 	if err == nil || !strings.Contains(err.Error(), host+"/e2e/app is not on the server's allow-list") || !strings.HasPrefix(err.Error(), "//:push: ") {
 		t.Errorf("a repository not on the list: %v", err)
 	}
@@ -142,15 +133,7 @@ func TestPushesOnlyToTheAllowList(t *testing.T) {
 }
 
 func TestForgedCacheSettingsAreIgnored(t *testing.T) {
-	t.Setenv("DOCKER_CONFIG", t.TempDir())
-	reg := httptest.NewServer(registry.New())
-	defer reg.Close()
-	host := strings.TrimPrefix(reg.URL, "http://")
-	cache := castest.New()
-	store, err := cas.Dial(context.Background(), cas.Config{URL: cache.ServeHTTP(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	host, cache, store := pushFixture(t)
 	// A helper that would leave a mark if the server ran it.
 	mark := filepath.Join(t.TempDir(), "ran")
 	helper := filepath.Join(t.TempDir(), "helper.sh")
