@@ -75,8 +75,20 @@ def _index_action(ctx, tool, manifests):
     )
     return index, descriptor, digest
 
-def _layout_action(ctx, tool, index, descriptor, manifests, as_tar):
-    """Declares the action that writes the OCI layout; it runs only on request."""
+def index_layout_action(ctx, tool, index, descriptor, manifests, as_tar):
+    """Declares the action that writes the OCI layout of an index; it runs only on request.
+
+    Args:
+      ctx: the context of a rule with the _shallow_oci_layout attribute.
+      tool: the img tool (FilesToRunProvider).
+      index: File, the index.
+      descriptor: File, the index's descriptor.
+      manifests: list of (ImageManifestInfo, name for messages), in index order.
+      as_tar: write a tar archive of the layout instead of a directory.
+
+    Returns:
+      The declared File: the directory or the archive.
+    """
     if as_tar:
         out = ctx.actions.declare_file(ctx.label.name + ".oci_layout.tar")
     else:
@@ -134,8 +146,8 @@ def _image_index_impl(ctx):
         DefaultInfo(files = depset([index, descriptor])),
         OutputGroupInfo(
             digest = depset([digest]),
-            oci_layout = depset([_layout_action(ctx, tool, index, descriptor, manifests, as_tar = False)]),
-            oci_tarball = depset([_layout_action(ctx, tool, index, descriptor, manifests, as_tar = True)]),
+            oci_layout = depset([index_layout_action(ctx, tool, index, descriptor, manifests, as_tar = False)]),
+            oci_tarball = depset([index_layout_action(ctx, tool, index, descriptor, manifests, as_tar = True)]),
         ),
         ImageIndexInfo(
             index = index,

@@ -152,8 +152,21 @@ def allow_shallow_layout(ctx):
     """
     return ctx.attr._shallow_oci_layout[SettingValueInfo].value == "i_know_what_i_am_doing"
 
-def _oci_layout(ctx, tool, descriptor, manifest, config, layers, as_tar):
-    """Declares the action that writes the OCI layout; it runs only on request."""
+def manifest_layout_action(ctx, tool, descriptor, manifest, config, layers, as_tar):
+    """Declares the action that writes the OCI layout of one image; it runs only on request.
+
+    Args:
+      ctx: the context of a rule with the _shallow_oci_layout attribute.
+      tool: the img tool (FilesToRunProvider).
+      descriptor: File, the manifest's descriptor.
+      manifest: File, the manifest.
+      config: File, the config.
+      layers: list of LayerInfo, in manifest order.
+      as_tar: write a tar archive of the layout instead of a directory.
+
+    Returns:
+      The declared File: the directory or the archive.
+    """
     if as_tar:
         out = ctx.actions.declare_file(ctx.label.name + ".oci_layout.tar")
     else:
@@ -227,8 +240,8 @@ def _image_manifest_impl(ctx):
         OutputGroupInfo(
             descriptor = depset([descriptor]),
             digest = depset([digest]),
-            oci_layout = depset([_oci_layout(ctx, tool, descriptor, manifest, config, layers, as_tar = False)]),
-            oci_tarball = depset([_oci_layout(ctx, tool, descriptor, manifest, config, layers, as_tar = True)]),
+            oci_layout = depset([manifest_layout_action(ctx, tool, descriptor, manifest, config, layers, as_tar = False)]),
+            oci_tarball = depset([manifest_layout_action(ctx, tool, descriptor, manifest, config, layers, as_tar = True)]),
         ),
         ImageManifestInfo(
             base_image = ctx.attr.base[ImageIndexInfo] if ctx.attr.base and ImageIndexInfo in ctx.attr.base else base,

@@ -20,10 +20,12 @@ def _manifests_of(target):
     return []
 
 def _deps(attr, name):
+    """The targets of attribute name; none when the rule's attribute of that name holds no labels."""
     value = getattr(attr, name, None)
     if value == None:
         return []
-    return value if type(value) == "list" else [value]
+    values = value if type(value) == "list" else [value]
+    return [v for v in values if type(v) == "Target"]
 
 def _layer_listings_impl(target, ctx):
     # Listings of bases and of an index's manifests come from the aspect on

@@ -127,13 +127,20 @@ var ociLayerTypes = map[string]string{
 	"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": ocispec.MediaTypeImageLayerNonDistributableGzip, //nolint:staticcheck // the OCI type of these bytes
 }
 
+// OCILayerType is the OCI media type of a layer's bytes: mediaType itself,
+// unless it is one of Docker's layer types.
+func OCILayerType(mediaType string) string {
+	if oci, ok := ociLayerTypes[mediaType]; ok {
+		return oci
+	}
+	return mediaType
+}
+
 // ociLayers gives a base's layer descriptors with OCI media types.
 func ociLayers(layers []ocispec.Descriptor) []ocispec.Descriptor {
 	out := make([]ocispec.Descriptor, len(layers))
 	for i, l := range layers {
-		if oci, ok := ociLayerTypes[l.MediaType]; ok {
-			l.MediaType = oci
-		}
+		l.MediaType = OCILayerType(l.MediaType)
 		out[i] = l
 	}
 	return out

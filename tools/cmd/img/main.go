@@ -27,6 +27,7 @@ var subcommands = map[string]subcommand{
 	"expand":         {runExpand, "expand {{.NAME}} templates of a rule from build settings and workspace status"},
 	"deploy":         {runDeploy, "run the pushes and loads of a multi_deploy"},
 	"load":           {runLoad, "load an image or index into containerd, docker or podman (bazel run of image_load)"},
+	"from-layout":    {runFromLayout, "take an image, or the index of several, from an OCI layout another tool wrote"},
 	"version":        {runVersion, "print the version of this img tool"},
 	"layer-listing":  {runLayerListing, "list the entries of a layer blob, for image tests"},
 	"run-test":       {runRunTest, "load an image into containerd or docker, run it and judge its exit code and output (image_run_test)"},
