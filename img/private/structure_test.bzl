@@ -66,13 +66,64 @@ def _platform_name(manifest):
         name += "/" + manifest.platform["variant"]
     return name
 
+def _contents(ctx, tool, m, manifest, listings):
+    """The actions that take from each layer the files the content tests read.
+
+    A plan action reads the configs and the listings; then one action per
+    layer reads its blob for the files the plan names, and its blob only
+    when it names some. The test reads their small outputs, never a blob, so
+    it needs no layer bytes where it runs, and a plan that stays the same
+    for a layer keeps that layer's action cached.
+
+    Returns:
+      list of File: the contents file of each layer, in order.
+    """
+    prefix = "%s.contents/%d_" % (ctx.label.name, m)
+    image = ctx.actions.declare_file(prefix + "image.json")
+    ctx.actions.write(image, json.encode({
+        "config": manifest.config.path,
+        "layers": [{"listing": listing.path} for listing in listings],
+        "platform": _platform_name(manifest),
+    }))
+    plans = [ctx.actions.declare_file("%s%d.plan.json" % (prefix, i)) for i in range(len(listings))]
+    args = ctx.actions.args()
+    args.add("structure-plan")
+    args.add("--image", image)
+    args.add_all(ctx.files.configs, before_each = "--config")
+    args.add_all(plans, before_each = "--out")
+    ctx.actions.run(
+        executable = tool,
+        arguments = [args],
+        inputs = [image, manifest.config] + listings + ctx.files.configs,
+        outputs = plans,
+        mnemonic = "ImageStructurePlan",
+        progress_message = "Planning the content tests of %{label}",
+        toolchain = _TOOLCHAIN,
+    )
+    contents = []
+    for i, layer in enumerate(manifest.layers):
+        out = ctx.actions.declare_file("%s%d.json" % (prefix, i))
+        ctx.actions.run(
+            executable = tool,
+            arguments = ["layer-contents", "--plan", plans[i].path, "--blob", layer.blob.path, "--out", out.path],
+            inputs = [plans[i], layer.blob],
+            outputs = [out],
+            mnemonic = "ImageLayerContents",
+            progress_message = "Reading the files that %%{label} tests from layer %d" % i,
+            toolchain = _TOOLCHAIN,
+        )
+        contents.append(out)
+    return contents
+
 def _image_structure_test_impl(ctx):
     by_blob = ctx.attr.image[_LayerListingsInfo].by_blob
     manifests = _manifests_of(ctx.attr.image)
+
+    # The img tool is one static binary: it needs no runfiles of its own.
+    tool = ctx.toolchains[_TOOLCHAIN].imgtool.executable
     images = []
     files = []
-    for manifest in manifests:
-        layers = []
+    for m, manifest in enumerate(manifests):
         for i, layer in enumerate(manifest.layers):
             if layer.blob == None:
                 fail(("%s: layer %d of %s (%s) has no bytes in the build: it is a layer of a base pulled " +
@@ -83,16 +134,20 @@ def _image_structure_test_impl(ctx):
                     ctx.attr.image.label,
                     _platform_name(manifest),
                 ))
-            listing = by_blob[layer.blob]
-            layers.append({"blob": layer.blob.short_path, "listing": listing.short_path})
-            files.extend([layer.blob, listing])
-        images.append({"config": manifest.config.short_path, "layers": layers, "platform": _platform_name(manifest)})
-        files.append(manifest.config)
+        listings = [by_blob[layer.blob] for layer in manifest.layers]
+        contents = _contents(ctx, tool, m, manifest, listings)
+        images.append({
+            "config": manifest.config.short_path,
+            "layers": [
+                {"contents": contents[i].short_path, "listing": listings[i].short_path}
+                for i in range(len(listings))
+            ],
+            "platform": _platform_name(manifest),
+        })
+        files.extend([manifest.config] + listings + contents)
     images_json = ctx.actions.declare_file(ctx.label.name + ".images.json")
     ctx.actions.write(images_json, json.encode(images))
 
-    # The img tool is one static binary: it needs no runfiles of its own.
-    tool = ctx.toolchains[_TOOLCHAIN].imgtool.executable
     script = ctx.actions.declare_file(ctx.label.name + ".sh")
     command = [tool.short_path, "structure-test", "--images", images_json.short_path]
     for config in ctx.files.configs:
@@ -114,7 +169,8 @@ listing of each layer (type, mode, owner, size, link target; written by an
 action from the layer blob when a test first needs it, and shared by every
 test of the images on that base), applied in order with whiteouts and
 opaque directories. File content tests read only the layers that hold the
-files they name.
+files they name: build actions take those files out of the blobs, so the
+test itself needs no layer bytes where it runs.
 
 Supported: `metadataTest` (`env`/`envVars`, `labels`, `entrypoint`, `cmd`,
 `workdir`, `user`, `exposedPorts`, `unexposedPorts`, `volumes`,

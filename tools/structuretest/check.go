@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -13,13 +14,14 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/rules-img/rules_img/tools/blob"
 	"github.com/rules-img/rules_img/tools/compress"
 	"github.com/rules-img/rules_img/tools/listing"
 )
 
 // Image is one platform's image as the test rule describes it: paths of
-// its config, and per layer its listing and, when the build has it, its
-// blob.
+// its config, and per layer its listing and the contents of the files its
+// content tests read (never the layer blob: a test reads no layer bytes).
 type Image struct {
 	Platform string  `json:"platform"`
 	Config   string  `json:"config"`
@@ -29,7 +31,9 @@ type Image struct {
 // Layer is one layer of an Image.
 type Layer struct {
 	Listing string `json:"listing"`
-	Blob    string `json:"blob,omitempty"`
+	// Contents is what ExtractContents wrote for this layer; empty when
+	// planning.
+	Contents string `json:"contents,omitempty"`
 }
 
 // Result is the verdict of one test on one image.
@@ -51,21 +55,10 @@ const maxContent = 64 << 20
 
 // Run checks one image against every config.
 func Run(img Image, configs []*Config) ([]Result, error) {
-	raw, err := os.ReadFile(img.Config)
+	cfg, t, err := load(img)
 	if err != nil {
 		return nil, err
 	}
-	var cfg v1.ConfigFile
-	if err := json.Unmarshal(raw, &cfg); err != nil {
-		return nil, fmt.Errorf("image config %s: %w", img.Config, err)
-	}
-	listings := make([][]listing.Entry, len(img.Layers))
-	for i, l := range img.Layers {
-		if listings[i], err = listing.Read(l.Listing); err != nil {
-			return nil, err
-		}
-	}
-	t := buildTree(listings)
 	env := envMap(cfg.Config.Env)
 	var results []Result
 	for _, c := range configs {
@@ -85,6 +78,25 @@ func Run(img Image, configs []*Config) ([]Result, error) {
 		return nil, err
 	}
 	return results, nil
+}
+
+// load reads the image config and the tree the layer listings make.
+func load(img Image) (v1.ConfigFile, tree, error) {
+	var cfg v1.ConfigFile
+	raw, err := os.ReadFile(img.Config)
+	if err != nil {
+		return cfg, tree{}, err
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return cfg, tree{}, fmt.Errorf("image config %s: %w", img.Config, err)
+	}
+	listings := make([][]listing.Entry, len(img.Layers))
+	for i, l := range img.Layers {
+		if listings[i], err = listing.Read(l.Listing); err != nil {
+			return cfg, tree{}, err
+		}
+	}
+	return cfg, buildTree(listings), nil
 }
 
 func envMap(env []string) map[string]string {
@@ -228,15 +240,18 @@ func checkExistence(platform string, ft FileExistenceTest, t tree, env map[strin
 	return r
 }
 
-// checkContents reads each file that a content test names from the one
-// layer that holds it, reading each such layer once and no other.
-func checkContents(img Image, t tree, env map[string]string, results []Result, configs []*Config) error {
-	type want struct {
-		test   FileContentTest
-		result *Result
-		path   string
-	}
-	byLayer := map[int]map[string][]want{}
+// contentWant is one content test's need of one file.
+type contentWant struct {
+	test   FileContentTest
+	result *Result
+	path   string
+}
+
+// resolveContents finds the layer and path that hold each file a content
+// test names (the top-most layer that has it, through links); tests whose
+// file is missing get their errors here.
+func resolveContents(t tree, env map[string]string, results []Result, configs []*Config) map[int]map[string][]contentWant {
+	byLayer := map[int]map[string][]contentWant{}
 	i := 0
 	for _, c := range configs {
 		if c.MetadataTest != nil {
@@ -255,20 +270,24 @@ func checkContents(img Image, t tree, env map[string]string, results []Result, c
 				r.errorf("%s: expected a file, found nothing at %s", p, resolved)
 			case n.entry.Type != listing.File && n.entry.Type != listing.Hardlink:
 				r.errorf("%s: expected a file, found a %s at %s", p, n.entry.Type, resolved)
-			case img.Layers[n.contentLayer].Blob == "":
-				r.errorf("%s: the file is in layer %d, whose bytes are not part of the build (a base pulled with layer_handling = \"shallow\"): pull the base with \"lazy\" or \"eager\" to test its contents", p, n.contentLayer)
 			default:
 				if byLayer[n.contentLayer] == nil {
-					byLayer[n.contentLayer] = map[string][]want{}
+					byLayer[n.contentLayer] = map[string][]contentWant{}
 				}
-				byLayer[n.contentLayer][n.contentPath] = append(byLayer[n.contentLayer][n.contentPath], want{ct, r, p})
+				byLayer[n.contentLayer][n.contentPath] = append(byLayer[n.contentLayer][n.contentPath], contentWant{ct, r, p})
 			}
 		}
 	}
-	for layer, wants := range byLayer {
-		found, err := readFiles(img.Layers[layer].Blob, wants)
+	return byLayer
+}
+
+// checkContents judges each content test on the file its layer's contents
+// file holds.
+func checkContents(img Image, t tree, env map[string]string, results []Result, configs []*Config) error {
+	for layer, wants := range resolveContents(t, env, results, configs) {
+		found, err := readContents(img.Layers[layer].Contents)
 		if err != nil {
-			return err
+			return fmt.Errorf("layer %d: %w", layer, err)
 		}
 		for contentPath, ws := range wants {
 			data, ok := found[contentPath]
@@ -282,6 +301,62 @@ func checkContents(img Image, t tree, env map[string]string, results []Result, c
 		}
 	}
 	return nil
+}
+
+// Plan says, per layer of img, which files its content tests read from that
+// layer: what ExtractContents takes from each blob.
+func Plan(img Image, configs []*Config) ([][]string, error) {
+	cfg, t, err := load(img)
+	if err != nil {
+		return nil, err
+	}
+	// Results in Run's order, for resolveContents; their verdicts are Run's.
+	n := 0
+	for _, c := range configs {
+		if c.MetadataTest != nil {
+			n++
+		}
+		n += len(c.FileExistenceTests) + len(c.FileContentTests)
+	}
+	results := make([]Result, n)
+	plan := make([][]string, len(img.Layers))
+	for layer, wants := range resolveContents(t, envMap(cfg.Config.Env), results, configs) {
+		plan[layer] = slices.Sorted(maps.Keys(wants))
+	}
+	return plan, nil
+}
+
+// ExtractContents writes the files of paths that the blob holds, as the
+// JSON object {path: bytes} that a test's Layer.Contents names. With no
+// paths it writes {} without opening the blob.
+func ExtractContents(paths []string, blobPath, out string) error {
+	found := map[string][]byte{}
+	if len(paths) > 0 {
+		wanted := map[string]bool{}
+		for _, p := range paths {
+			wanted[p] = true
+		}
+		var err error
+		if found, err = readFiles(blobPath, wanted); err != nil {
+			return err
+		}
+	}
+	return blob.WriteJSON(out, found)
+}
+
+func readContents(path string) (map[string][]byte, error) {
+	if path == "" {
+		return nil, fmt.Errorf("no contents file: the test rule gives none for this layer")
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var found map[string][]byte
+	if err := json.Unmarshal(raw, &found); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return found, nil
 }
 
 func judgeContent(r *Result, p string, ct FileContentTest, data []byte) {

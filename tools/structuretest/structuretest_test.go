@@ -3,8 +3,10 @@ package structuretest
 import (
 	"archive/tar"
 	"compress/gzip"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -43,12 +45,15 @@ func writeLayer(t *testing.T, dir, name string, entries []entry) Layer {
 	tw.Close()
 	zw.Close()
 	f.Close()
-	l := Layer{Listing: filepath.Join(dir, name+".listing"), Blob: blob}
+	l := Layer{Listing: filepath.Join(dir, name+".listing")}
 	if err := listing.Write(blob, l.Listing); err != nil {
 		t.Fatal(err)
 	}
 	return l
 }
+
+// blobOf is the blob writeLayer wrote beside the listing.
+func blobOf(l Layer) string { return strings.TrimSuffix(l.Listing, ".listing") + ".tar.gz" }
 
 func writeFile(t *testing.T, dir, name, data string) string {
 	t.Helper()
@@ -91,6 +96,18 @@ func run(t *testing.T, img Image, dir, yaml string) map[string][]string {
 	c, err := ReadConfig(writeFile(t, dir, "test.yaml", yaml))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// As the rule does: plan, one extraction per layer, then the test.
+	plan, err := Plan(img, []*Config{c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img.Layers = slices.Clone(img.Layers)
+	for i := range img.Layers {
+		img.Layers[i].Contents = filepath.Join(dir, fmt.Sprintf("contents%d.json", i))
+		if err := ExtractContents(plan[i], blobOf(img.Layers[i]), img.Layers[i].Contents); err != nil {
+			t.Fatal(err)
+		}
 	}
 	results, err := Run(img, []*Config{c})
 	if err != nil {
@@ -224,18 +241,23 @@ fileContentTests:
 }
 
 // A content test reads only the layers that hold its files: the other
-// blob may be missing.
+// blob may be missing, and the plan names no file of it.
 func TestContentReadsOnlyTheLayerThatHoldsTheFile(t *testing.T) {
 	img, dir := testImage(t)
-	img.Layers[1].Blob = filepath.Join(dir, "absent.tar.gz")
+	if err := os.Remove(blobOf(img.Layers[1])); err != nil {
+		t.Fatal(err)
+	}
 	got := run(t, img, dir, "schemaVersion: 2.0.0\nfileContentTests:\n  - {name: base file, path: /etc/os-release, expectedContents: [debian]}\n")
 	if errs := got["File Content Test: base file"]; len(errs) > 0 {
 		t.Errorf("%v", errs)
 	}
-	img.Layers[0].Blob = ""
-	got = run(t, img, dir, "schemaVersion: 2.0.0\nfileContentTests:\n  - {name: base file, path: /etc/os-release, expectedContents: [debian]}\n")
-	if errs := got["File Content Test: base file"]; len(errs) != 1 || !strings.Contains(errs[0], `layer_handling = "shallow"`) {
-		t.Errorf("a layer without bytes: %v", errs)
+	c, _ := ReadConfig(filepath.Join(dir, "test.yaml"))
+	plan, err := Plan(img, []*Config{c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(plan) != "[[etc/os-release] []]" {
+		t.Errorf("plan %q, want etc/os-release of the base and nothing of the other layer", plan)
 	}
 }
 

@@ -31,6 +31,8 @@ var subcommands = map[string]subcommand{
 	"version":        {runVersion, "print the version of this img tool"},
 	"layer-listing":  {runLayerListing, "list the entries of a layer blob, for image tests"},
 	"run-test":       {runRunTest, "load an image into containerd or docker, run it and judge its exit code and output (image_run_test)"},
+	"structure-plan": {runStructurePlan, "say which files of each layer the content tests of image_structure_test read"},
+	"layer-contents": {runLayerContents, "take from a layer blob the files a structure-plan names"},
 	"structure-test": {runStructureTest, "check images against container-structure-test configs (image_structure_test)"},
 }
 
