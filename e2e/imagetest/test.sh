@@ -7,7 +7,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
-expect_checks 17
+expect_checks 20
 
 work=$(mktemp -d /tmp/e2e-imagetest.XXXXXX)
 ws=$work/ws
@@ -74,13 +74,23 @@ check_eq "imagetest: its failures name the test, the path, what was expected and
     -e '    entrypoint: expected ["/bin/sh"], found ["/bin/cat"]' <<<"$failing")"
 check "imagetest: a content failure shows the contents found" \
   grep -qF '/etc/greeting.txt: expected contents matching /^goodbye/, found "hello from the image test\n"' <<<"$failing"
-check_fails "imagetest: commandTests are refused, naming the file and image_run_test" \
+check_fails "imagetest: commandTests are refused when the test is built, naming the file and image_run_test" \
   "command_tests.yaml: commandTests run a container, which image_structure_test never does: move them to an image_run_test" \
-  sh -c 'bazel test //:refused_structure_test >/dev/null 2>&1; cat bazel-testlogs/refused_structure_test/test.log; exit 1'
+  bazel test //:refused_structure_test
 
-check_fails "imagetest: a run test with no runtime fails, saying which flags to pass" \
-  "--test_env=CONTAINERD_ADDRESS=/run/containerd/containerd.sock" \
-  sh -c 'bazel test //:run_test >/dev/null 2>&1; cat bazel-testlogs/run_test/test.log; exit 1'
+check_fails "imagetest: a run test with no runtime (runc named but absent) fails, saying which flags to pass" \
+  "--test_env=CONTAINERD_ADDRESS=/run/containerd/containerd.sock (and --test_env=CONTAINERD_NAMESPACE=NAME for a namespace other than default), or --test_env=DOCKER_HOST=unix:///var/run/docker.sock, or run the test as root on a machine with runc" \
+  sh -c 'bazel test //:run_test --test_env=RUNC=/nonexistent/runc >/dev/null 2>&1; cat bazel-testlogs/run_test/test.log; exit 1'
+
+# As root with runc on the machine, a run test that names no runtime
+# unpacks the image and runs it with runc.
+check "imagetest: run tests pass in runc when they run as root and name no runtime" \
+  bazel test //:run_test //:run_test_with_args
+check_eq "imagetest: runc ran them (test logs), and left no container state in runc's default root" \
+  "2|" "$(grep -l "in runc (/usr/sbin/runc)" bazel-testlogs/run_test/test.log bazel-testlogs/run_test_with_args/test.log 2>/dev/null | wc -l)|$(runc list -q 2>&1 | grep rules-img-test)"
+check_fails "imagetest: a failing run test in runc names what it expected and what the program printed" \
+  'standard output: expected a match of /^goodbye/, found "hello from the image test"' \
+  sh -c 'bazel test //:failing_run_test >/dev/null 2>&1; cat bazel-testlogs/failing_run_test/test.log; exit 1'
 
 containerd_start "$work/containerd"
 runtime=(--test_env=CONTAINERD_ADDRESS="${CONTAINERD_ADDRESS:-none}")

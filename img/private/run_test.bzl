@@ -59,8 +59,11 @@ stays free of machine paths:
     bazel test //app:run_test --test_env=DOCKER_HOST=unix:///var/run/docker.sock
 
 `CONTAINERD_NAMESPACE` picks a containerd namespace other than `default`.
-With neither variable, the test fails and says which flags to pass. For an
-image_index, the runtime's own platform is run. The test runs outside the
+With neither variable, a test that runs as root runs the program with runc
+(`$RUNC`, else found on `PATH` or in /usr/sbin) on a root file system
+unpacked from the layers in its temporary directory; otherwise it fails
+and says which flags to pass. For an image_index, the runtime's own
+platform is run. The test runs outside the
 sandbox and is never cached: its verdict depends on the runtime.""",
     attrs = {
         "image": attr.label(
