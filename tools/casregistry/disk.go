@@ -20,6 +20,8 @@ import (
 //	sizes/sha256/<hex>                                    size of a blob, in decimal, as the cache confirmed it
 //	repositories/<name>/_manifests/revisions/sha256/<hex> media type, a newline, the manifest
 //	repositories/<name>/_manifests/tags/<tag>             the digest the tag names
+//	repositories/<name>/_manifests/referrers/sha256/<subject>/<hex>
+//	                                                      the descriptor of manifest <hex>, whose subject is <subject>
 //	repositories/<name>/_layers/sha256/<hex>              empty: the repository may serve this blob
 //
 // Repository name components never start with "_", and tags and hex digests
@@ -27,7 +29,8 @@ import (
 // the temporary files. A size, once written, is never changed. (Earlier
 // versions kept sizes, unconfirmed, in blobs/sha256/: they are not
 // read, and the images of such a directory are served again once pushed
-// again.)
+// again. Manifests with a subject that such versions stored are listed
+// as referrers once pushed again.)
 type disk struct{ root string }
 
 func (d disk) repoDir(name string) string {
@@ -40,6 +43,10 @@ func (d disk) manifestPath(name, hex string) string {
 
 func (d disk) tagPath(name, tag string) string {
 	return filepath.Join(d.repoDir(name), "tags", tag)
+}
+
+func (d disk) referrersDir(name, subject string) string {
+	return filepath.Join(d.repoDir(name), "referrers", "sha256", subject)
 }
 
 func (d disk) sizePath(hex string) string {
@@ -123,6 +130,57 @@ func (d disk) tags(name string) ([]string, error) {
 	}
 	sort.Strings(tags)
 	return tags, nil
+}
+
+// putReferrer records that manifest hex of repository name has the
+// subject subject, with desc, its descriptor in the referrers list.
+func (d disk) putReferrer(name, subject, hex string, desc []byte) error {
+	return writeAtomic(filepath.Join(d.referrersDir(name, subject), hex), desc)
+}
+
+// referrerEntries lists the manifests recorded as referrers of subject in
+// repository name, in digest order, with the sizes of their descriptors.
+// Entries whose manifest is gone from the repository are left out.
+func (d disk) referrerEntries(name, subject string) ([]referrerEntry, error) {
+	entries, err := os.ReadDir(d.referrersDir(name, subject))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []referrerEntry
+	for _, e := range entries {
+		hex := e.Name()
+		if (cas.Digest{Hash: hex}).Validate() != nil {
+			continue // a temporary file
+		}
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(d.manifestPath(name, hex)); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		out = append(out, referrerEntry{hex: hex, size: info.Size()})
+	}
+	return out, nil
+}
+
+// referrerEntry is a manifest recorded as a referrer, and the size of its
+// descriptor.
+type referrerEntry struct {
+	hex  string
+	size int64
+}
+
+// referrer returns the descriptor recorded for manifest hex as a referrer
+// of subject; fs.ErrNotExist if none.
+func (d disk) referrer(name, subject, hex string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(d.referrersDir(name, subject), hex))
 }
 
 // size returns the size of a blob as the cache confirmed it (or an upload

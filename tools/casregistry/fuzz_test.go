@@ -150,6 +150,9 @@ func FuzzHandler(f *testing.F) {
 		{"DELETE", "/v2/x/blobs/uploads/0123", none, nil},
 		{"GET", "/v2/", garbage, nil},
 		{"PUT", "/v2/i/manifests/latest", token, []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"digest":"sha256:` + strings.Repeat("0", 64) + `","size":3}]}`)},
+		{"PUT", "/v2/good/app/manifests/sig", token, []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","artifactType":"application/x","manifests":[],"subject":{"mediaType":"` + string(mt) + `","digest":"` + cas.Of(raw).OCI() + `","size":` + fmt.Sprint(len(raw)) + `},"annotations":{"a":"<b>"}}`)},
+		{"GET", "/v2/good/app/referrers/" + cas.Of(raw).OCI() + "?artifactType=application/x", none, nil},
+		{"GET", "/v2/good/app/referrers/sha512:abc", none, nil},
 	} {
 		f.Add(seed.method, seed.target, seed.auth, seed.body)
 	}

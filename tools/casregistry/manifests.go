@@ -77,8 +77,9 @@ func isIndex(mt types.MediaType) bool {
 
 // putManifest is PUT /v2/<name>/manifests/<reference>: it checks that
 // everything the manifest refers to is there (blobs in the cache, the
-// children of an index in this repository), then writes the manifest and,
-// for a tag, the tag.
+// children of an index in this repository), and that its subject's
+// referrers list has room for it, then writes the manifest, its entry in
+// that list and, for a tag, the tag.
 func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, name, ref string) *apiError {
 	raw, err := io.ReadAll(io.LimitReader(r.Body, maxManifestSize+1))
 	if err != nil {
@@ -111,6 +112,10 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, name, ref s
 	if e != nil {
 		return e
 	}
+	referrer, e := referrerOf(mediaType, hex, raw)
+	if e != nil {
+		return e
+	}
 
 	// Blob presence does not depend on the repositories: the cache is asked
 	// before the lock, so that a slow cache does not hold up other pushes.
@@ -121,6 +126,11 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, name, ref s
 	defer s.mu.Unlock()
 	if e := s.checkChildren(name, children); e != nil {
 		return e
+	}
+	if referrer != nil {
+		if e := s.checkReferrer(name, hex, referrer); e != nil {
+			return e
+		}
 	}
 	for _, b := range blobs {
 		if e := s.recordSize(b.Digest); e != nil {
@@ -137,6 +147,15 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, name, ref s
 	if isIndex(mediaType) {
 		what = fmt.Sprintf("%d manifests", len(children))
 	}
+	if referrer != nil {
+		// After the manifest: a crash between the two leaves a manifest
+		// that is not listed until pushed again, never a listed one that
+		// is not there.
+		if err := s.disk.putReferrer(name, referrer.subject, hex, referrer.descriptor); err != nil {
+			return internal(err)
+		}
+		what += ", subject sha256:" + referrer.subject
+	}
 	if tag != "" {
 		if err := s.disk.putTag(name, tag, hex); err != nil {
 			return internal(err)
@@ -148,6 +167,11 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, name, ref s
 	h := w.Header()
 	h.Set("Location", "/v2/"+name+"/manifests/"+digest)
 	h.Set("Docker-Content-Digest", digest)
+	if referrer != nil {
+		// The spec's sign that this registry keeps the referrers list, so
+		// that clients do not also push the referrers tag of the subject.
+		h.Set("OCI-Subject", "sha256:"+referrer.subject)
+	}
 	w.WriteHeader(http.StatusCreated)
 	return nil
 }

@@ -3,7 +3,8 @@
 // remote cache. Pushing an image that Bazel built with a remote cache
 // writes only its manifests: the layers are already in the cache.
 //
-// It serves the pull, push and tag-listing parts of the distribution spec.
+// It serves the pull, push, tag-listing and referrers parts of the
+// distribution spec.
 // A blob can be pushed only if the cache has it already: the bytes are
 // checked against the digest and dropped. Anything else is refused with
 // UNSUPPORTED, since this registry stores no blob bytes.
@@ -38,6 +39,10 @@ type Server struct {
 	mu      sync.Mutex
 	uploads uploads
 
+	// maxReferrers bounds the referrers list of one subject in one
+	// repository: maxReferrers, but for tests.
+	maxReferrers int
+
 	// auth is nil when anyone may read and write.
 	auth      *Auth
 	authReads bool
@@ -66,7 +71,7 @@ func New(dir string, store cas.Store, logger *log.Logger, opts ...Option) *Serve
 	if logger == nil {
 		logger = log.New(discard{}, "", 0)
 	}
-	s := &Server{blobs: store, disk: disk{root: dir}, log: logger, uploads: newUploads(DefaultMaxUploads, DefaultMaxUploadsPerClient)}
+	s := &Server{blobs: store, disk: disk{root: dir}, log: logger, uploads: newUploads(DefaultMaxUploads, DefaultMaxUploadsPerClient), maxReferrers: maxReferrers}
 	for _, o := range opts {
 		o(s)
 	}
@@ -138,6 +143,7 @@ var (
 	blobsRE     = regexp.MustCompile(`^(.+)/blobs/([^/]+)$`)
 	uploadsRE   = regexp.MustCompile(`^(.+)/blobs/uploads/([^/]*)$`)
 	tagsRE      = regexp.MustCompile(`^(.+)/tags/list$`)
+	referrersRE = regexp.MustCompile(`^(.+)/referrers/([^/]+)$`)
 )
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -173,6 +179,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}},
 		{tagsRE, map[string]func(http.ResponseWriter, *http.Request, string, string) *apiError{
 			http.MethodGet: s.listTags,
+		}},
+		{referrersRE, map[string]func(http.ResponseWriter, *http.Request, string, string) *apiError{
+			http.MethodGet: s.listReferrers,
 		}},
 	}
 	for _, rt := range routes {
