@@ -33,6 +33,16 @@ while read -r status pkg _; do
 done <"$go_log"
 grep -q '^ok' "$go_log" || fail "go test ./... ran" "$(tail -n 30 "$go_log")"
 
+# cas-registry against the OCI conformance suite that the peers install
+# builds; the test skips without it, so its absence is a failure here.
+conformance_run() {
+  local bin out
+  bin=$(command -v conformance) || { echo "no conformance binary on PATH: run tools/setup/peers/install.sh"; return 1; }
+  out=$(OCI_CONFORMANCE=$bin go test -count=1 -run '^TestOCIConformance$' -v ./tools/casregistry 2>&1)
+  grep -q -- '--- PASS: TestOCIConformance' <<<"$out" || { tail -n 60 <<<"$out"; return 1; }
+}
+check "cas-registry passes the OCI distribution-spec conformance suite, referrers included" conformance_run
+
 # Every fuzz target, briefly (bench/fuzz.sh runs them longer).
 check "fuzz: every Go fuzz target runs 5 s without a failure" env FUZZTIME=5s bench/fuzz.sh
 

@@ -179,14 +179,8 @@ func (s *Server) patchUpload(w http.ResponseWriter, r *http.Request, name, id st
 	}
 	up.mu.Lock()
 	defer up.mu.Unlock()
-	if cr := r.Header.Get("Content-Range"); cr != "" {
-		start, _, ok := strings.Cut(cr, "-")
-		if n, err := strconv.ParseInt(strings.TrimPrefix(start, "bytes="), 10, 64); !ok || err != nil || n != up.n {
-			w.Header().Set("Location", uploadLocation(name, id))
-			w.Header().Set("Range", rangeHeader(up.n))
-			return newError(http.StatusRequestedRangeNotSatisfiable, "BLOB_UPLOAD_INVALID",
-				"chunk at %q, but %d bytes were received: chunks must come in order", cr, up.n)
-		}
+	if e := checkChunkStart(w, r, up, name, id); e != nil {
+		return e
 	}
 	n, err := io.Copy(up.sum, r.Body)
 	up.n += n
@@ -198,6 +192,23 @@ func (s *Server) patchUpload(w http.ResponseWriter, r *http.Request, name, id st
 	w.Header().Set("Range", rangeHeader(up.n))
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// checkChunkStart refuses a chunk whose Content-Range does not start
+// where the bytes received so far end: chunks come in order.
+func checkChunkStart(w http.ResponseWriter, r *http.Request, up *upload, name, id string) *apiError {
+	cr := r.Header.Get("Content-Range")
+	if cr == "" {
+		return nil
+	}
+	start, _, ok := strings.Cut(cr, "-")
+	if n, err := strconv.ParseInt(strings.TrimPrefix(start, "bytes="), 10, 64); !ok || err != nil || n != up.n {
+		w.Header().Set("Location", uploadLocation(name, id))
+		w.Header().Set("Range", rangeHeader(up.n))
+		return newError(http.StatusRequestedRangeNotSatisfiable, "BLOB_UPLOAD_INVALID",
+			"chunk at %q, but %d bytes were received: chunks must come in order", cr, up.n)
+	}
 	return nil
 }
 
@@ -218,7 +229,12 @@ func (s *Server) finishUpload(w http.ResponseWriter, r *http.Request, name, id s
 	}
 	up.mu.Lock()
 	defer up.mu.Unlock()
-	// The session ends here whatever happens, as the spec says of a failed PUT.
+	// A last chunk out of order leaves the session open, as a PATCH would
+	// (the client may send the right one); otherwise the session ends here
+	// whatever happens, as the spec says of a failed PUT.
+	if e := checkChunkStart(w, r, up, name, id); e != nil {
+		return e
+	}
 	defer s.uploads.end(id)
 	return s.complete(w, r, up, r.URL.Query().Get("digest"))
 }

@@ -13,7 +13,7 @@
 #                   docker.io (dockerd 25+: the containerd image store; the
 #                   package has no client, so docker-cli is added when no
 #                   `docker` is on PATH)
-#   go install:     crane v0.22.1 into $RULES_IMG_PEERS_TOOLS/bin
+#   go install:     crane v0.22.1 and the OCI conformance suite into $RULES_IMG_PEERS_TOOLS/bin
 #                   (default /var/tmp/rules-img-peers/bin)
 #   podman:         sid's podman, libsubid6 and netavark, and bookworm's
 #                   conmon (sid's needs a newer glib), downloaded with a
@@ -175,6 +175,8 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
 # NAME MODULE VERSION PACKAGE
 GO_TOOLS=(
   "crane github.com/google/go-containerregistry v0.22.1 github.com/google/go-containerregistry/cmd/crane"
+  # The OCI distribution-spec conformance suite, run against cas-registry.
+  "conformance github.com/opencontainers/distribution-spec/conformance v0.0.0-20260831232431-97274622c111 github.com/opencontainers/distribution-spec/conformance"
 )
 
 go_install() {
@@ -251,4 +253,4 @@ podman_unpack() {
 [ "$SKIP_APT" = 1 ] || apt_install
 [ "$SKIP_GO" = 1 ] || go_install
 [ "$SKIP_PODMAN" = 1 ] || podman_unpack
-say "done in $(since "$T_START") s; put $BIN on PATH for crane"
+say "done in $(since "$T_START") s; put $BIN on PATH for crane and conformance"
