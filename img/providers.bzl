@@ -10,12 +10,14 @@ manifest of `image_index`. Pulled base images also return `PullInfo`.
 
 load(
     "//img/private:providers.bzl",
+    _AttestationInfo = "AttestationInfo",
     _ImageIndexInfo = "ImageIndexInfo",
     _ImageManifestInfo = "ImageManifestInfo",
     _LayerInfo = "LayerInfo",
     _PullInfo = "PullInfo",
 )
 
+AttestationInfo = _AttestationInfo
 ImageIndexInfo = _ImageIndexInfo
 ImageManifestInfo = _ImageManifestInfo
 LayerInfo = _LayerInfo

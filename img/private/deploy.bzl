@@ -205,7 +205,7 @@ def deploy_launcher(ctx, command, args):
     )
     return launcher
 
-def deploy_operation(ctx, kind, data, templates):
+def deploy_operation(ctx, kind, data, templates, extra_files = []):
     """Writes what `bazel run` of a push or load needs: spec, config, launcher.
 
     Args:
@@ -215,6 +215,7 @@ def deploy_operation(ctx, kind, data, templates):
       data: the operation's settings that are not templates.
       templates: the operation's settings that are templates (registry,
         repository); the tags are added here.
+      extra_files: more files the operation reads, whatever its strategy.
 
     Returns:
       struct(kind, launcher, runfiles, metadata_runfiles (runfiles without
@@ -238,7 +239,7 @@ def deploy_operation(ctx, kind, data, templates):
         "--config",
         '"$runfiles/%s"' % rlocation(ctx, config),
     ])
-    base = ctx.runfiles(files = [tool, spec, config] + ([tag_file] if tag_file else []))
+    base = ctx.runfiles(files = [tool, spec, config] + ([tag_file] if tag_file else []) + extra_files)
     return struct(
         kind = kind,
         launcher = launcher,

@@ -64,6 +64,21 @@ PullInfo = provider(
     },
 )
 
+AttestationInfo = provider(
+    doc = "Documents about images (an SBOM, a provenance) that image_push attaches to them " +
+          "(this module).",
+    fields = {
+        "predicate_type": "string: the in-toto predicate type of the documents, such as " +
+                          "`https://spdx.dev/Document` or `https://slsa.dev/provenance/v1`.",
+        "media_type": "string: the media type of a document, which is also the artifactType of " +
+                      "the OCI artifact that carries it, such as `application/spdx+json`.",
+        "documents": "list of struct(subject, document): per image, the File with the descriptor " +
+                     "of the manifest described, and the File of the document.",
+        "statement": "bool, optional (False when unset): the documents are in-toto statements about " +
+                     "their images already; else each is the predicate of one.",
+    },
+)
+
 DeployInfo = provider(
     doc = "One deploy operation (a push or a load) that multi_deploy can run with others.",
     fields = {
@@ -91,3 +106,18 @@ def platform_string(info):
     """
     variant = info.platform.get("variant", "") if info.platform else ""
     return "/".join([x for x in [info.os, info.architecture, variant] if x])
+
+def user_label(label):
+    """The label as users write it: //pkg:name in the main repository.
+
+    Args:
+      label: a Label.
+
+    Returns:
+      string.
+    """
+    s = str(label)
+    for prefix in ["@@//", "@//"]:
+        if s.startswith(prefix):
+            return s[len(prefix) - 2:]
+    return s

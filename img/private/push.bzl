@@ -1,7 +1,7 @@
 """The image_push rule: `bazel run` pushes an image to a registry."""
 
 load(":deploy.bzl", "deploy_info", "deploy_operation", "remote_cache_setting")
-load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
+load(":providers.bzl", "AttestationInfo", "ImageIndexInfo", "ImageManifestInfo", "user_label")
 load(":push_bes.bzl", "bes_outputs")
 load(":settings.bzl", "SettingValueInfo")
 load(":templates.bzl", "template_attrs")
@@ -9,14 +9,6 @@ load(":templates.bzl", "template_attrs")
 _TOOLCHAIN = "//img:toolchain_type"
 
 PUSH_STRATEGIES = ["eager", "lazy", "cas_registry", "bes"]
-
-def _label(label):
-    """The label as users write it: //pkg:name in the main repository."""
-    s = str(label)
-    for prefix in ["@@//", "@//"]:
-        if s.startswith(prefix):
-            return s[len(prefix) - 2:]
-    return s
 
 def push_strategy(ctx, value):
     """The push strategy of a target: its attribute, unless auto.
@@ -32,14 +24,33 @@ def push_strategy(ctx, value):
         return ctx.attr._push_strategy[SettingValueInfo].value
     return value
 
+def _attestations(ctx, strategy):
+    """The push config's attestations, and the files they name."""
+    if ctx.attr.attestations and strategy == "bes":
+        fail("%s: attestations are attached by `bazel run` of the push, and the bes strategy pushes from the BES server: use another strategy" % ctx.label)
+    configs, files = [], []
+    for target in ctx.attr.attestations:
+        info = target[AttestationInfo]
+        configs.append({
+            "documents": [{"document": d.document.short_path, "subject": d.subject.short_path} for d in info.documents],
+            "media_type": info.media_type,
+            "predicate_type": info.predicate_type,
+            "statement": getattr(info, "statement", False),
+        })
+        for d in info.documents:
+            files.extend([d.document, d.subject])
+    return configs, files
+
 def _image_push_impl(ctx):
     strategy = push_strategy(ctx, ctx.attr.strategy)
+    attestations, attestation_files = _attestations(ctx, strategy)
     op = deploy_operation(
         ctx,
         "push",
         data = {
+            "attestations": attestations,
             "credential_helper": ctx.attr._credential_helper[SettingValueInfo].value,
-            "label": _label(ctx.label),
+            "label": user_label(ctx.label),
             "remote_cache": remote_cache_setting(ctx),
             "strategy": strategy,
         },
@@ -47,6 +58,7 @@ def _image_push_impl(ctx):
             "registry": ctx.attr.registry,
             "repository": ctx.attr.repository,
         },
+        extra_files = attestation_files,
     )
 
     # Every strategy but eager streams the layer blobs from the remote
@@ -74,6 +86,16 @@ registry; tags are written last. With no tag the image is pushed by digest
 only. At run time, `--registry`, `--repository` and `--tag` (repeated)
 override the attributes, and `--strategy` the push strategy.
 
+Signing happens at run time, with keys that never enter the build:
+`--sign_key=cosign.key` (a `cosign generate-key-pair` key; its password in
+`$COSIGN_PASSWORD`), or `--sign_command=PROGRAM` with
+`--sign_public_key=cosign.pub` (a program that signs what it reads on
+standard input), signs the pushed image (an index and each of its
+images) in cosign's format, and each of `attestations` as a cosign
+attestation; `--notation_key=KEY --notation_cert=CHAIN` adds a notation
+signature. `--sign` fails, before anything is pushed, unless a key is
+given. A push again signs nothing new.
+
 `registry`, `repository`, `tag` and `tag_list` are templates: see
 `build_settings` and `stamp`. `tags` is Bazel's own attribute (for
 example `tags = ["manual"]`), never an image tag.""",
@@ -97,6 +119,12 @@ example `tags = ["manual"]`), never an image tag.""",
         tag_list = attr.string_list(
             doc = "Tags, for example `[\"latest\", \"v1.0.0\"]`; each a template. A tag that expands to the " +
                   "empty string is dropped, so `{{if .RELEASE}}stable{{end}}` adds a tag only for releases.",
+        ),
+        attestations = attr.label_list(
+            providers = [AttestationInfo],
+            doc = "Documents about the image to push with it, such as image_sbom and image_provenance " +
+                  "targets: each an OCI artifact whose subject is the image (the registry's referrers API, " +
+                  "or the `sha256-<hex>` tag where it has none), and a cosign attestation when the push signs.",
         ),
         tag_file = attr.label(allow_single_file = True, doc = "A file with one tag per line, for tags computed by another rule. Not with `tag` or `tag_list`."),
         strategy = attr.string(

@@ -1,6 +1,7 @@
 """image_structure_test: container-structure-test configs checked without a
 container runtime, from the image config and per-layer file listings."""
 
+load(":layer_files.bzl", "layer_file_aspect", "manifests_of")
 load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
 
 _TOOLCHAIN = "//img:toolchain_type"
@@ -12,53 +13,7 @@ _LayerListingsInfo = provider(
     },
 )
 
-def _manifests_of(target):
-    if ImageManifestInfo in target:
-        return [target[ImageManifestInfo]]
-    if ImageIndexInfo in target:
-        return target[ImageIndexInfo].manifests
-    return []
-
-def _deps(attr, name):
-    """The targets of attribute name; none when the rule's attribute of that name holds no labels."""
-    value = getattr(attr, name, None)
-    if value == None:
-        return []
-    values = value if type(value) == "list" else [value]
-    return [v for v in values if type(v) == "Target"]
-
-def _layer_listings_impl(target, ctx):
-    # Listings of bases and of an index's manifests come from the aspect on
-    # them, so that the images sharing a base share its listings.
-    by_blob = {}
-    for dep in _deps(ctx.rule.attr, "base") + _deps(ctx.rule.attr, "manifests"):
-        if _LayerListingsInfo in dep:
-            by_blob.update(dep[_LayerListingsInfo].by_blob)
-    tool = None
-    for m, manifest in enumerate(_manifests_of(target)):
-        for i, layer in enumerate(manifest.layers):
-            if layer.blob == None or layer.blob in by_blob:
-                continue
-            if tool == None:
-                tool = ctx.toolchains[_TOOLCHAIN].imgtool
-            listing = ctx.actions.declare_file("%s.listings/%d_%d.jsonl" % (ctx.label.name, m, i))
-            ctx.actions.run(
-                executable = tool.executable,
-                arguments = ["layer-listing", "--blob", layer.blob.path, "--out", listing.path],
-                inputs = [layer.blob],
-                outputs = [listing],
-                mnemonic = "ImageLayerListing",
-                progress_message = "Listing layer %d of %%{label}" % i,
-                toolchain = _TOOLCHAIN,
-            )
-            by_blob[layer.blob] = listing
-    return [_LayerListingsInfo(by_blob = by_blob)]
-
-_layer_listings = aspect(
-    implementation = _layer_listings_impl,
-    attr_aspects = ["base", "manifests"],
-    toolchains = [_TOOLCHAIN],
-)
+_layer_listings = layer_file_aspect(_LayerListingsInfo, "layer-listing", ".jsonl", "ImageLayerListing", "Listing")
 
 def _platform_name(manifest):
     name = "%s/%s" % (manifest.os, manifest.architecture)
@@ -117,7 +72,7 @@ def _contents(ctx, tool, m, manifest, listings):
 
 def _image_structure_test_impl(ctx):
     by_blob = ctx.attr.image[_LayerListingsInfo].by_blob
-    manifests = _manifests_of(ctx.attr.image)
+    manifests = manifests_of(ctx.attr.image)
 
     # The img tool is one static binary: it needs no runfiles of its own.
     tool = ctx.toolchains[_TOOLCHAIN].imgtool.executable

@@ -27,6 +27,23 @@ type Config struct {
 	// (cas.ConfigFromEnv).
 	RemoteCache      string `json:"remote_cache,omitempty"`
 	CredentialHelper string `json:"credential_helper,omitempty"`
+	// Attestations are the documents to attach (image_push's attestations).
+	Attestations []Attestation `json:"attestations,omitempty"`
+}
+
+// Attestation is one attestations target of a push: documents of one
+// predicate type, one per image they describe.
+type Attestation struct {
+	PredicateType string `json:"predicate_type"`
+	MediaType     string `json:"media_type"`
+	// Statement: each document is an in-toto statement already.
+	Statement bool `json:"statement,omitempty"`
+	// Documents name runfiles short paths: the descriptor of the manifest
+	// described, and the document.
+	Documents []struct {
+		Subject  string `json:"subject"`
+		Document string `json:"document"`
+	} `json:"documents"`
 }
 
 // ReadConfig reads a push config file.

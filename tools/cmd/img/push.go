@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/rules-img/rules_img/tools/attest"
 	"github.com/rules-img/rules_img/tools/deploy"
 	"github.com/rules-img/rules_img/tools/push"
 )
@@ -49,10 +50,16 @@ func runPush(args []string) error {
 	runfiles := fs.String("runfiles", "", "runfiles root (default: found from the program)")
 	var overrides targetFlags
 	overrides.register(fs)
+	var signing signFlags
+	signing.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := requireFlags(fs, "spec", "config"); err != nil {
+		return err
+	}
+	sign, err := signing.options()
+	if err != nil {
 		return err
 	}
 	root, err := runfilesRoot(*runfiles)
@@ -67,16 +74,17 @@ func runPush(args []string) error {
 		return err
 	}
 	pusher.Meter = meter
-	if err := pushOne(pusher, root, *specPath, *configPath, "", &overrides); err != nil {
+	if err := pushOne(pusher, root, *specPath, *configPath, "", &overrides, sign); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "%s\n", pusher.Stats.String())
 	return nil
 }
 
-// pushOne pushes the image of one spec and prints its references;
-// strategy, if set, overrides the config's (multi_deploy's attribute).
-func pushOne(pusher *push.Pusher, root, specPath, configPath, strategy string, overrides *targetFlags) error {
+// pushOne pushes the image of one spec and prints its references, then
+// signs it and attaches its documents; strategy, if set, overrides the
+// config's (multi_deploy's attribute).
+func pushOne(pusher *push.Pusher, root, specPath, configPath, strategy string, overrides *targetFlags, sign attest.Options) error {
 	spec, err := deploy.ReadSpec(specPath, root)
 	if err != nil {
 		return err
@@ -107,6 +115,9 @@ func pushOne(pusher *push.Pusher, root, specPath, configPath, strategy string, o
 	if err != nil {
 		return err
 	}
+	if err := attach(pusher.Context(), ref, config, root, spec.WorkspaceName, sign, pusher.RemoteOptions()); err != nil {
+		return fmt.Errorf("%s: %w", config.Label, err)
+	}
 	fmt.Println(ref.String())
 	for _, tag := range target.Tags {
 		fmt.Println(ref.Context().Tag(tag).String())
@@ -124,10 +135,16 @@ func runDeploy(args []string) error {
 	overrides.register(fs)
 	var loadOverrides loadFlags
 	loadOverrides.register(fs, false)
+	var signing signFlags
+	signing.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := requireFlags(fs, "plan"); err != nil {
+		return err
+	}
+	sign, err := signing.options()
+	if err != nil {
 		return err
 	}
 	root, err := runfilesRoot(*runfiles)
@@ -165,7 +182,7 @@ func runDeploy(args []string) error {
 		switch op.Kind {
 		case "push":
 			// The pusher names the target in its errors.
-			if err := pushOne(pusher, root, spec, config, op.Strategy, &overrides); err != nil {
+			if err := pushOne(pusher, root, spec, config, op.Strategy, &overrides, sign); err != nil {
 				return err
 			}
 			pushes++

@@ -24,6 +24,10 @@
 #                   `apt-get install podman` would upgrade ~80 packages, and
 #                   bookworm's podman conflicts with sid's containers-common.
 #                   podman.sh runs it with a private configuration.
+#   signers:        sid's cosign and notation (static Go programs), unpacked
+#                   the same way under $RULES_IMG_PEERS_TOOLS/signers and
+#                   linked into its bin: the verifiers of the supply-chain
+#                   tests. --skip-podman skips them too.
 #
 # sid is added as an apt source only when no source names it yet, and is
 # pinned at priority 100 so that plain installs keep taking bookworm's
@@ -71,6 +75,10 @@ PLAIN_PKGS+=(tzdata: g++: file:)
 # npm ci at fetch time. npm is asked for by command, not package: NodeSource's
 # nodejs package brings npm itself and conflicts with Debian's.
 PLAIN_PKGS+=(nodejs:)
+
+# pyspdxtools (sid's python3-spdx-tools, unpacked with the signers) judges
+# the SBOMs of e2e/supplychain; these are its dependencies bookworm has.
+PLAIN_PKGS+=(python3-click: python3-license-expression: python3-ply: python3-rdflib: python3-semantic-version: python3-uritools: python3-xmltodict: python3-yaml:)
 
 # missing_pkgs NAME:MIN...: print the names that are not installed at MIN or newer.
 # One dpkg-query for all of them keeps the fast path fast.
@@ -213,44 +221,86 @@ podman_runs() {
     LD_LIBRARY_PATH=$lib "$1/usr/bin/podman" --version 2>/dev/null
 }
 
-podman_unpack() {
-  local root=$PODMAN_DIR/root version
-  if version=$(podman_runs "$root"); then
-    say "podman: $version present"
-    return 0
-  fi
-  command -v apt-get >/dev/null || die "podman: no apt-get to download its packages with"
-  command -v dpkg >/dev/null || die "podman: no dpkg to unpack its packages with"
-  [ -f "$ARCHIVE_KEYRING" ] || die "podman: no $ARCHIVE_KEYRING (package debian-archive-keyring)"
-  local t0 aptdir=$PODMAN_DIR/apt debs=$PODMAN_DIR/debs new=$PODMAN_DIR/root.new
-  t0=$(now)
+# unpack_debs NAME DIR PKG/SUITE...: downloads the packages with a private
+# apt configuration (its own sources, lists and cache: /etc/apt is not
+# changed, and its sources and pins are not read, whatever suites the
+# machine has) and unpacks them into DIR/root.new, leaving nothing else
+# behind. Sets UNPACKED_BYTES to the packages' size.
+unpack_debs() {
+  local name=$1 dir=$2
+  shift 2
+  command -v apt-get >/dev/null || die "$name: no apt-get to download its packages with"
+  command -v dpkg >/dev/null || die "$name: no dpkg to unpack its packages with"
+  [ -f "$ARCHIVE_KEYRING" ] || die "$name: no $ARCHIVE_KEYRING (package debian-archive-keyring)"
+  local aptdir=$dir/apt debs=$dir/debs new=$dir/root.new
   rm -rf "$aptdir" "$debs" "$new"
   mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial" "$aptdir/empty" "$debs" "$new"
-  # A private apt configuration just for the download: its own sources,
-  # lists and cache. /etc/apt is not changed, and its sources and pins are
-  # not read, whatever suites the machine has.
   printf 'deb [signed-by=%s] http://deb.debian.org/debian %s main\n' \
     "$ARCHIVE_KEYRING" sid "$ARCHIVE_KEYRING" bookworm >"$aptdir/sources.list"
   local -a papt=(apt-get -q -o APT::Sandbox::User=root
     -o Dir::Etc::sourcelist="$aptdir/sources.list" -o Dir::Etc::sourceparts="$aptdir/empty"
     -o Dir::Etc::preferencesparts="$aptdir/empty" -o Dir::Etc::preferences="$aptdir/empty/none"
     -o Dir::State::Lists="$aptdir/lists" -o Dir::Cache="$aptdir/cache")
-  "${papt[@]}" update >"$PODMAN_DIR/apt-update.log" 2>&1 ||
-    die "podman: apt-get update with the private sources failed (see $PODMAN_DIR/apt-update.log)"
-  (cd "$debs" && "${papt[@]}" download "${PODMAN_DEBS[@]}" >"$PODMAN_DIR/apt-download.log" 2>&1) ||
-    die "podman: apt-get download ${PODMAN_DEBS[*]} failed (see $PODMAN_DIR/apt-download.log)"
-  local deb bytes
-  bytes=$(cat "$debs"/*.deb | wc -c)
+  "${papt[@]}" update >"$dir/apt-update.log" 2>&1 ||
+    die "$name: apt-get update with the private sources failed (see $dir/apt-update.log)"
+  (cd "$debs" && "${papt[@]}" download "$@" >"$dir/apt-download.log" 2>&1) ||
+    die "$name: apt-get download $* failed (see $dir/apt-download.log)"
+  local deb
+  UNPACKED_BYTES=$(cat "$debs"/*.deb | wc -c)
   for deb in "$debs"/*.deb; do
-    dpkg -x "$deb" "$new" || die "podman: dpkg -x $deb failed"
+    dpkg -x "$deb" "$new" || die "$name: dpkg -x $deb failed"
   done
-  version=$(podman_runs "$new") || die "podman: the unpacked podman does not run ($new/usr/bin/podman --version)"
-  rm -rf "$root" "$aptdir" "$debs" "$PODMAN_DIR"/apt-*.log
-  mv "$new" "$root"
-  say "podman: $version unpacked in $(since "$t0") s ($((bytes >> 20)) MiB of packages, $(du -sm "$root" | cut -f1) MiB in $root)"
+  rm -rf "$aptdir" "$debs" "$dir"/apt-*.log
+}
+
+podman_unpack() {
+  local root=$PODMAN_DIR/root version t0
+  if version=$(podman_runs "$root"); then
+    say "podman: $version present"
+    return 0
+  fi
+  t0=$(now)
+  unpack_debs podman "$PODMAN_DIR" "${PODMAN_DEBS[@]}"
+  version=$(podman_runs "$PODMAN_DIR/root.new") ||
+    die "podman: the unpacked podman does not run ($PODMAN_DIR/root.new/usr/bin/podman --version)"
+  rm -rf "$root"
+  mv "$PODMAN_DIR/root.new" "$root"
+  say "podman: $version unpacked in $(since "$t0") s ($((UNPACKED_BYTES >> 20)) MiB of packages, $(du -sm "$root" | cut -f1) MiB in $root)"
+}
+
+# The verifiers of signatures and SBOMs, from sid, unpacked as podman is:
+# cosign and notation are static Go programs, linked into $BIN; pyspdxtools
+# (pure Python) gets a wrapper there that runs it with the system's Python.
+SIGNERS_DIR=$TOOLS/signers
+SIGNERS_DEBS=(cosign/sid notation/sid python3-spdx-tools/sid python3-beartype/sid)
+
+signers_unpack() {
+  local root=$SIGNERS_DIR/root t0 tool
+  if [ -x "$root/usr/bin/cosign" ] && [ -x "$root/usr/bin/notation" ] && [ -d "$root/usr/lib/python3/dist-packages/spdx_tools" ]; then
+    say "signers: cosign, notation and pyspdxtools present"
+  else
+    t0=$(now)
+    unpack_debs signers "$SIGNERS_DIR" "${SIGNERS_DEBS[@]}"
+    for tool in cosign notation; do
+      "$SIGNERS_DIR/root.new/usr/bin/$tool" version >/dev/null 2>&1 ||
+        die "signers: the unpacked $tool does not run"
+    done
+    rm -rf "$root"
+    mv "$SIGNERS_DIR/root.new" "$root"
+    say "signers: cosign, notation and pyspdxtools unpacked in $(since "$t0") s ($((UNPACKED_BYTES >> 20)) MiB of packages)"
+  fi
+  mkdir -p "$BIN"
+  for tool in cosign notation; do
+    ln -sfn "$root/usr/bin/$tool" "$BIN/$tool"
+  done
+  printf '#!/bin/sh\nPYTHONPATH=%s/usr/lib/python3/dist-packages exec /usr/bin/python3 -m spdx_tools.spdx.clitools.pyspdxtools "$@"\n' \
+    "$root" >"$BIN/pyspdxtools"
+  chmod 755 "$BIN/pyspdxtools"
+  "$BIN/pyspdxtools" --help >/dev/null 2>&1 || die "signers: pyspdxtools does not run (see $BIN/pyspdxtools)"
 }
 
 [ "$SKIP_APT" = 1 ] || apt_install
 [ "$SKIP_GO" = 1 ] || go_install
 [ "$SKIP_PODMAN" = 1 ] || podman_unpack
-say "done in $(since "$T_START") s; put $BIN on PATH for crane and conformance"
+[ "$SKIP_PODMAN" = 1 ] || signers_unpack
+say "done in $(since "$T_START") s; put $BIN on PATH for crane, conformance, cosign and notation"
