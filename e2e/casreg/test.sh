@@ -21,7 +21,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
-expect_checks 66
+expect_checks 70
 
 work=$(mktemp -d /tmp/e2e-casreg.XXXXXX)
 ws=$work/ws
@@ -310,6 +310,22 @@ check_eq "casreg: BES: nothing was pushed for the refused builds" "404 NAME_UNKN
 # Only a log that has the admitted build's push can show the refused ones' absence.
 check_eq "casreg: BES: the server saw none of the refused builds' targets" "0" \
   "$(grep -q -F "pushed //:push_bes as" "$work/bes.log" 2>&1 || echo "the BES log lacks the admitted build"; grep -c push_unauth_bes "$work/bes.log" 2>&1)"
+
+# Signed at push time, the SBOM attached: cas-registry keeps them as
+# referrers of the image (its referrers API, no sha256-<hex> tag), with
+# the blobs the push put in the remote cache. Judged by cosign.
+export TUF_ROOT=$work/tuf
+(cd "$work" && COSIGN_PASSWORD=e2e cosign generate-key-pair >/dev/null 2>&1) || fail "casreg: cosign generate-key-pair" ""
+check "casreg: signed: bazel run //:push_cas_signed -- --sign_key=cosign.key" \
+  env COSIGN_PASSWORD=e2e bazel run //:push_cas_signed -- --registry "$CASREG" --sign_key="$work/cosign.key"
+signed=$(crane digest --insecure "$CASREG/e2e/casreg-signed:v1" 2>/dev/null)
+check_eq "casreg: signed: the referrers API lists the SBOM, the signature and the attestation; no fallback tag" \
+  "application/spdx+json application/vnd.dev.sigstore.bundle.v0.3+json application/vnd.dev.sigstore.bundle.v0.3+json|v1" \
+  "$(api "http://$CASREG/v2/e2e/casreg-signed/referrers/${signed:-none}" >/dev/null; jq -r '[.manifests[].artifactType] | sort | join(" ")' "$work/body" 2>&1)|$(crane ls --insecure "$CASREG/e2e/casreg-signed" 2>&1 | paste -sd' ')"
+check "casreg: signed: cosign verify --key accepts the signature" \
+  cosign verify --key "$work/cosign.pub" --insecure-ignore-tlog=true "$CASREG/e2e/casreg-signed@${signed:-none}"
+check "casreg: signed: cosign verify-attestation --type spdxjson accepts the SBOM" \
+  cosign verify-attestation --key "$work/cosign.pub" --insecure-ignore-tlog=true --type spdxjson "$CASREG/e2e/casreg-signed@${signed:-none}"
 
 # Faults: the cache lost a layer. The cas_registry push fails, naming the
 # digest and the target, and writes no tag; cas-registry answers BLOB_UNKNOWN.

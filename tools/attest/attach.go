@@ -46,6 +46,10 @@ type Options struct {
 	Remote   []remote.Option
 	// Log gets one line per artifact pushed or found.
 	Log func(string)
+	// Seed, when set, gets each blob before it is pushed: a registry that
+	// serves blobs from a remote cache (cas-registry) takes only those the
+	// cache has.
+	Seed func(ctx context.Context, data []byte) error
 }
 
 // artifact is one OCI artifact to push with a subject.
@@ -81,7 +85,7 @@ func Attach(ctx context.Context, repo name.Repository, subjects []Subject, o Opt
 			return err
 		}
 		for _, a := range arts {
-			if err := push(repo, s.Descriptor, a, existing, o); err != nil {
+			if err := push(ctx, repo, s.Descriptor, a, existing, o); err != nil {
 				return fmt.Errorf("attaching the %s of %s: %w", a.what, s.Descriptor.Digest, err)
 			}
 		}
@@ -207,7 +211,7 @@ func referrers(repo name.Repository, d v1.Descriptor, opts []remote.Option) ([]v
 }
 
 // push pushes one artifact, unless the registry has it.
-func push(repo name.Repository, subject v1.Descriptor, a artifact, existing []v1.Descriptor, o Options) error {
+func push(ctx context.Context, repo name.Repository, subject v1.Descriptor, a artifact, existing []v1.Descriptor, o Options) error {
 	logf := func(format string, args ...any) {
 		if o.Log != nil {
 			o.Log(fmt.Sprintf(format, args...))
@@ -236,6 +240,11 @@ func push(repo name.Repository, subject v1.Descriptor, a artifact, existing []v1
 		data []byte
 		mt   string
 	}{{emptyJSON, configType}, {a.data, a.layerType}} {
+		if o.Seed != nil {
+			if err := o.Seed(ctx, blob.data); err != nil {
+				return err
+			}
+		}
 		if err := remote.WriteLayer(repo, static.NewLayer(blob.data, types.MediaType(blob.mt)), o.Remote...); err != nil {
 			return err
 		}

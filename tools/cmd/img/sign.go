@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/rules-img/rules_img/tools/attest"
+	"github.com/rules-img/rules_img/tools/cas"
 	"github.com/rules-img/rules_img/tools/deploy"
 	"github.com/rules-img/rules_img/tools/index"
 	"github.com/rules-img/rules_img/tools/push"
@@ -98,6 +102,22 @@ func attach(ctx context.Context, ref name.Digest, config push.Config, root, work
 	}
 	o.Remote = remoteOptions
 	o.Log = func(s string) { fmt.Fprintln(os.Stderr, s) }
+	if config.Strategy == push.CASRegistry {
+		// cas-registry takes only blobs the remote cache has: the
+		// documents are there (build outputs), the signatures not yet.
+		store, err := cas.Dial(ctx, config.CacheConfig())
+		if err != nil {
+			return err
+		}
+		w, ok := store.(cas.Writer)
+		if !ok {
+			return fmt.Errorf("the remote cache %s takes no uploads, and cas-registry serves signatures from it", config.CacheConfig().URL)
+		}
+		o.Seed = func(ctx context.Context, data []byte) error {
+			sum := sha256.Sum256(data)
+			return w.Put(ctx, cas.Digest{Hash: hex.EncodeToString(sum[:]), Size: int64(len(data))}, bytes.NewReader(data))
+		}
+	}
 	top, err := remote.Head(ref, remoteOptions...)
 	if err != nil {
 		return err
