@@ -50,7 +50,13 @@ def _add_runfiles(args, path, target):
     args.add_all(runfiles.symlinks, map_each = _runfile_symlink_line, format_each = "runfile\t" + prefix + "\t%s")
     args.add_all(runfiles.empty_filenames, map_each = _empty_runfile_line, format_each = "runfile\t" + prefix + "\t%s")
     args.add_all(runfiles.root_symlinks, map_each = _runfile_symlink_line, format_each = "rootrunfile\t" + prefix + "\t%s")
-    inputs = [runfiles.files, depset([e.target_file for e in runfiles.symlinks.to_list() + runfiles.root_symlinks.to_list()])]
+    inputs = [runfiles.files]
+
+    # Symlink entries hold their files: only a tree that has some is
+    # flattened (few do; an empty depset is false without flattening).
+    for entries in [runfiles.symlinks, runfiles.root_symlinks]:
+        if entries:
+            inputs.append(depset([e.target_file for e in entries.to_list()]))
     repo_mapping = info.files_to_run.repo_mapping_manifest
     if repo_mapping:
         args.add("file\t%s.runfiles/_repo_mapping\t%s" % (path, repo_mapping.path))

@@ -30,9 +30,9 @@ type Options struct {
 	// Destination is the registry the image goes to, if any: a pulled layer
 	// on the same registry is mounted rather than copied.
 	Destination string
-	// Mounts maps blob digests to where an earlier push put them, so that a
-	// later push to another repository of that registry mounts them.
-	Mounts map[string]name.Digest
+	// Mounts says where an earlier push put a blob, so that a later push to
+	// another repository of that registry mounts it; nil: nowhere.
+	Mounts MountSource
 	// Meter, if set, follows each layer blob as it is read.
 	Meter Meter
 	// Cache, if set, holds the blobs of the layers built by Bazel (the lazy
@@ -45,6 +45,18 @@ type Options struct {
 	ReadFile func(path string) ([]byte, error)
 	// Context bounds the cache reads; nil means context.Background().
 	Context context.Context
+}
+
+// MountSource says where a pushed blob is.
+type MountSource interface {
+	Where(digest string) (name.Digest, bool)
+}
+
+func (o Options) where(digest string) (name.Digest, bool) {
+	if o.Mounts == nil {
+		return name.Digest{}, false
+	}
+	return o.Mounts.Where(digest)
 }
 
 func (o Options) read(path string) ([]byte, error) {
@@ -119,7 +131,7 @@ func layer(desc v1.Descriptor, files LayerFiles, o Options) (v1.Layer, error) {
 		if err != nil {
 			return nil, err
 		}
-		if ref, ok := o.Mounts[desc.Digest.String()]; ok && ref.RegistryStr() == o.Destination {
+		if ref, ok := o.where(desc.Digest.String()); ok && ref.RegistryStr() == o.Destination {
 			return &remote.MountableLayer{Layer: l, Reference: ref}, nil
 		}
 		if cb, ok := built.(*cacheBlob); ok {

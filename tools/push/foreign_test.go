@@ -146,7 +146,7 @@ func TestForeignLayer(t *testing.T) {
 	if p.Stats.Foreign != 1 || !strings.Contains(p.Stats.String(), "1 foreign layers not uploaded") {
 		t.Errorf("stats %s", p.Stats.String())
 	}
-	if _, ok := p.Mounts[foreign.String()]; ok {
+	if _, ok := p.Mounts.Where(foreign.String()); ok {
 		t.Errorf("the foreign layer is remembered as pushed")
 	}
 	pushed, err := remote.Get(ref)

@@ -103,7 +103,7 @@ func (p *Pusher) run(j Job) (name.Digest, error) {
 				missing[0], more)
 		}
 	}
-	img, err := j.Spec.Taggable(deploy.Options{
+	opts := deploy.Options{
 		Remote:      p.opts,
 		Destination: j.Target.Registry,
 		Mounts:      p.Mounts,
@@ -111,7 +111,8 @@ func (p *Pusher) run(j Job) (name.Digest, error) {
 		Cache:       p.counted(j.Cache),
 		ReadFile:    j.ReadFile,
 		Context:     p.ctx,
-	})
+	}
+	img, err := j.Spec.Taggable(opts)
 	if err != nil {
 		return name.Digest{}, err
 	}
@@ -128,7 +129,31 @@ func (p *Pusher) run(j Job) (name.Digest, error) {
 			return name.Digest{}, err
 		}
 	}
-	return p.Push(img, j.Target)
+	// Blobs that a push running at the same time uploads are mounted from
+	// where it put them, once it is done.
+	claimed, wait := p.Mounts.claim(layerDigests(img))
+	if len(wait) > 0 {
+		for _, ch := range wait {
+			select {
+			case <-ch:
+			case <-p.ctx.Done():
+				p.Mounts.release(claimed, nil)
+				return name.Digest{}, p.ctx.Err()
+			}
+		}
+		if img, err = j.Spec.Taggable(opts); err != nil {
+			p.Mounts.release(claimed, nil)
+			return name.Digest{}, err
+		}
+	}
+	ref, err := p.Push(img, j.Target)
+	if err != nil {
+		p.Mounts.release(claimed, nil)
+		return ref, err
+	}
+	repo := ref.Context()
+	p.Mounts.release(claimed, &repo)
+	return ref, nil
 }
 
 // refuseSourceLayers fails for an image with layers of a pulled base that

@@ -59,7 +59,7 @@ type Pusher struct {
 	prober *remote.Puller // HEADs of the lazy strategy's check
 	Stats  Stats
 	// Mounts records where each pushed blob now is, for later pushes.
-	Mounts map[string]name.Digest
+	Mounts *Mounts
 	// Meter, if set, shows each blob's upload (see ProgressWithMeter).
 	Meter deploy.Meter
 	// transport counts the requests and writes the log lines.
@@ -72,7 +72,7 @@ const Jobs = 4
 // New returns a Pusher; log, if not nil, receives one line per blob, and
 // updates, if not nil, the bytes done so far.
 func New(ctx context.Context, log func(string), updates chan<- v1.Update) (*Pusher, error) {
-	p := &Pusher{ctx: ctx, Mounts: map[string]name.Digest{}}
+	p := &Pusher{ctx: ctx, Mounts: NewMounts()}
 	p.transport = &countingTransport{next: http.DefaultTransport, stats: &p.Stats, log: log}
 	p.opts = []remote.Option{
 		remote.WithContext(ctx),
@@ -177,20 +177,24 @@ func (p *Pusher) skipForeign(t remote.Taggable) {
 
 // remember records the blobs of t as present in repo.
 func (p *Pusher) remember(repo name.Repository, t remote.Taggable) {
+	p.Mounts.record(layerDigests(t), repo)
+}
+
+// layerDigests lists the blobs of t's layers that a push uploads.
+func layerDigests(t remote.Taggable) []string {
+	var digests []string
 	for _, img := range imagesOf(t) {
 		m, err := img.Manifest()
 		if err != nil {
 			continue
 		}
 		for _, l := range m.Layers {
-			if !l.MediaType.IsDistributable() {
-				continue // never uploaded
-			}
-			if _, ok := p.Mounts[l.Digest.String()]; !ok {
-				p.Mounts[l.Digest.String()] = repo.Digest(l.Digest.String())
+			if l.MediaType.IsDistributable() { // foreign ones are never uploaded
+				digests = append(digests, l.Digest.String())
 			}
 		}
 	}
+	return digests
 }
 
 // imagesOf lists the image, or the images of the index.

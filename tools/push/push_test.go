@@ -64,8 +64,8 @@ func TestPushTagsAndStats(t *testing.T) {
 	if p2.Stats.Uploaded != 0 || p2.Stats.BytesSent != 0 {
 		t.Errorf("second push: %s, want nothing uploaded", p2.Stats.String())
 	}
-	if len(p.Mounts) != 3 {
-		t.Errorf("Mounts records %d layers, want 3", len(p.Mounts))
+	if n := len(p.Mounts.done); n != 3 {
+		t.Errorf("Mounts records %d layers, want 3", n)
 	}
 }
 

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/rules-img/rules_img/tools/attest"
 	"github.com/rules-img/rules_img/tools/deploy"
@@ -74,17 +78,17 @@ func runPush(args []string) error {
 		return err
 	}
 	pusher.Meter = meter
-	if err := pushOne(pusher, root, *specPath, *configPath, "", &overrides, sign); err != nil {
+	if err := pushOne(pusher, root, *specPath, *configPath, "", &overrides, sign, os.Stdout); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "%s\n", pusher.Stats.String())
 	return nil
 }
 
-// pushOne pushes the image of one spec and prints its references, then
-// signs it and attaches its documents; strategy, if set, overrides the
-// config's (multi_deploy's attribute).
-func pushOne(pusher *push.Pusher, root, specPath, configPath, strategy string, overrides *targetFlags, sign attest.Options) error {
+// pushOne pushes the image of one spec and prints its references to out,
+// then signs it and attaches its documents; strategy, if set, overrides
+// the config's (multi_deploy's attribute).
+func pushOne(pusher *push.Pusher, root, specPath, configPath, strategy string, overrides *targetFlags, sign attest.Options, out io.Writer) error {
 	spec, err := deploy.ReadSpec(specPath, root)
 	if err != nil {
 		return err
@@ -118,9 +122,9 @@ func pushOne(pusher *push.Pusher, root, specPath, configPath, strategy string, o
 	if err := attach(pusher.Context(), ref, config, root, spec.WorkspaceName, sign, pusher.RemoteOptions()); err != nil {
 		return fmt.Errorf("%s: %w", config.Label, err)
 	}
-	fmt.Println(ref.String())
+	fmt.Fprintln(out, ref.String())
 	for _, tag := range target.Tags {
-		fmt.Println(ref.Context().Tag(tag).String())
+		fmt.Fprintln(out, ref.Context().Tag(tag).String())
 	}
 	return nil
 }
@@ -130,6 +134,7 @@ func pushOne(pusher *push.Pusher, root, specPath, configPath, strategy string, o
 func runDeploy(args []string) error {
 	fs := flag.NewFlagSet("deploy", flag.ContinueOnError)
 	planPath := fs.String("plan", "", "plan written by multi_deploy")
+	jobs := fs.Int("jobs", 8, "pushes to run at once")
 	runfiles := fs.String("runfiles", "", "runfiles root (default: found from the program)")
 	var overrides targetFlags
 	overrides.register(fs)
@@ -176,24 +181,42 @@ func runDeploy(args []string) error {
 	}
 	pusher.Meter = meter
 	loads := &loadRun{root: root, flags: &loadOverrides, log: log, updates: updates, remote: pusher.RemoteOptions()}
-	var pushes, loaded int
 	for _, op := range plan.Operations {
-		spec, config := root+"/"+op.Spec, root+"/"+op.Config
-		switch op.Kind {
-		case "push":
-			// The pusher names the target in its errors.
-			if err := pushOne(pusher, root, spec, config, op.Strategy, &overrides, sign); err != nil {
-				return err
-			}
-			pushes++
-		case "load":
-			if err := loads.one(ctx, spec, config, op.Strategy); err != nil {
-				return fmt.Errorf("%s: %w", op.Label, err)
-			}
-			loaded++
-		default:
+		if op.Kind != "push" && op.Kind != "load" {
 			return fmt.Errorf("%s: unknown operation kind %q", op.Label, op.Kind)
 		}
+	}
+	// The pushes run *jobs at a time, sharing one pusher: a blob goes up
+	// once, and later pushes mount it. Their references print in plan order.
+	out := make([]bytes.Buffer, len(plan.Operations))
+	var g errgroup.Group
+	g.SetLimit(max(*jobs, 1))
+	var pushes, loaded int
+	for i, op := range plan.Operations {
+		if op.Kind != "push" {
+			continue
+		}
+		pushes++
+		g.Go(func() error {
+			// The pusher names the target in its errors.
+			return pushOne(pusher, root, root+"/"+op.Spec, root+"/"+op.Config, op.Strategy, &overrides, sign, &out[i])
+		})
+	}
+	err = g.Wait()
+	for i := range out {
+		os.Stdout.Write(out[i].Bytes())
+	}
+	if err != nil {
+		return err
+	}
+	for _, op := range plan.Operations {
+		if op.Kind != "load" {
+			continue
+		}
+		if err := loads.one(ctx, root+"/"+op.Spec, root+"/"+op.Config, op.Strategy); err != nil {
+			return fmt.Errorf("%s: %w", op.Label, err)
+		}
+		loaded++
 	}
 	if pushes > 0 {
 		fmt.Fprintf(os.Stderr, "\n%s\n", pusher.Stats.String())

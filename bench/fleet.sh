@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# fleet.sh: a monorepo's fleet of images (bench/fleet_workspace.sh: N images,
+# one app layer each on 10 shared layers, 2 platforms), measured in one run:
+#   - analysis of every target, from a fresh Bazel server: wall time, the
+#     server's heap after it, and rules_img's Starlark CPU time in it
+#     (--starlark_cpu_profile);
+#   - a cold build of every image, and a rebuild after the one shared file
+#     changes: which actions ran, from the execution log;
+#   - multi_deploy of every push to a registry, cold and after the change,
+#     against the same-run baseline of `crane push --index` of the same OCI
+#     layouts in a loop, and `skopeo copy --all` of 10: wall time, and
+#     requests and bytes by method as a counting proxy in front of the
+#     registry sees them;
+#   - loading 10 images into containerd (image_load) cold and after the
+#     change, against `ctr images import` of the same archives.
+# Prints one table.
+#
+#   bench/fleet.sh [N [BASE_KIB]]   (default 1000 images, 64 KiB per shared layer)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+images=${1:-1000} base_kib=${2:-64}
+loads=$((images < 10 ? images : 10))
+work=$(mktemp -d /tmp/fleetbench.XXXXXX)
+ws=$work/ws
+peers=$root/tools/setup/peers
+export PATH=/var/tmp/rules-img-peers/bin:$PATH
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ ! -d "$ws" ] || (cd "$ws" && bazel shutdown >/dev/null 2>&1) || true
+  "$peers/registry.sh" down "$work" >/dev/null 2>&1 || true
+  "$peers/containerd.sh" down "$work/containerd" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+say() { echo "fleet.sh: $*" >&2; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}'; }
+rows=()
+row() {
+  local r="$*"
+  rows+=("| ${r% |} |")
+}
+
+"$peers/registry.sh" up "$work" >/dev/null 2>&1
+. "$work/registry.env"
+(cd "$root" && go build -o "$work/regproxy" ./bench/cmd/regproxy)
+# proxy NAME: a counting proxy in front of the registry; sets NAME to its address.
+proxy() {
+  "$work/regproxy" --upstream "$REGISTRY" --addr_file "$work/$1.addr" 2>"$work/$1.log" &
+  pids+=($!)
+  for _ in $(seq 100); do [ -s "$work/$1.addr" ] && break; sleep 0.05; done
+  printf -v "$1" '%s' "$(cat "$work/$1.addr")"
+}
+proxy OURS
+proxy CRANE
+# traffic ADDR: "requests, MiB sent to the registry (uploads by PUT/PATCH/POST)"
+# since the last reset, and resets.
+traffic() {
+  curl -s "http://$1/_stats" | jq -r '[([.[] | .requests] | add // 0), (([.[] | .request_bytes] | add // 0) / 1048576 * 100 | round / 100)] | "\(.[0]) requests, \(.[1]) MiB up"'
+  curl -s -X POST "http://$1/_reset" >/dev/null
+}
+by_method() { curl -s "http://$1/_stats" | jq -r 'to_entries | map("\(.key) \(.value.requests)") | join(", ")'; }
+
+say "writing the workspace: $images images, 10 shared layers of $base_kib KiB"
+"$root/bench/fleet_workspace.sh" "$ws" "$images" "$base_kib"
+cd "$ws"
+
+# ---- Analysis.
+bazel shutdown >/dev/null 2>&1 || true
+t=$(now)
+bazel build --nobuild //apps:all --starlark_cpu_profile="$work/starlark.prof" >"$work/analysis.log" 2>&1
+analysis=$(since "$t")
+heap=$(bazel info used-heap-size-after-gc 2>/dev/null)
+starlark=$(go tool pprof -top "$work/starlark.prof" 2>/dev/null | awk '/^Duration|Showing nodes/ {print}' | sed -n 's/.*Total samples = \([^ ]*\).*/\1/p; s/.* of \([0-9.]*[a-z]*\) total.*/\1/p' | head -1)
+targets=$(grep -o 'configured)' "$work/analysis.log" >/dev/null; bazel query 'kind(".*", //apps:all)' 2>/dev/null | wc -l)
+row "analysis of $targets targets (fresh server) | ${analysis} s | heap after GC ${heap}; Starlark CPU ${starlark:-?} |"
+go tool pprof -top -nodecount=8 "$work/starlark.prof" 2>/dev/null | sed -n '/flat%/,$p' | head -9 >"$work/starlark.top" || true
+
+# ---- Builds.
+mnemonics() { jq -r .mnemonic "$1" | sort | uniq -c | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}'; }
+t=$(now)
+bazel build //apps:all --execution_log_json_file="$work/cold.json" >"$work/cold.log" 2>&1
+row "cold build of every image | $(since "$t") s | $(mnemonics "$work/cold.json") |"
+echo "shared v2" >data/shared.txt
+t=$(now)
+bazel build //apps:all --execution_log_json_file="$work/rebuild.json" >"$work/rebuild.log" 2>&1
+row "rebuild after /etc/shared.txt changed | $(since "$t") s | $(mnemonics "$work/rebuild.json") | expected: $images ImageIndex, 3 ImageLayer (base_3 in 3 configurations), $((3 + 3 * images)) ImageManifest |"
+echo "shared v1" >data/shared.txt
+bazel build //apps:all >/dev/null 2>&1
+
+# ---- Pushes: multi_deploy against crane, cold and after the change.
+layouts() { bazel build //apps:all --output_groups=oci_layout >/dev/null 2>&1; }
+crane_loop() {
+  local i
+  for i in $(seq 0 $((images - 1))); do
+    crane push --insecure --index "bazel-bin/apps/idx_$i.oci_layout" "$CRANE/crane/app_$i:v1" >/dev/null 2>&1
+  done
+}
+traffic "$OURS" >/dev/null
+traffic "$CRANE" >/dev/null
+t=$(now)
+bazel run //apps:deploy -- --registry "$OURS" >"$work/deploy.log" 2>&1
+ours_cold=$(since "$t") ours_cold_traffic="$(by_method "$OURS"); $(traffic "$OURS")"
+layouts
+t=$(now)
+crane_loop
+crane_cold=$(since "$t") crane_cold_traffic="$(by_method "$CRANE"); $(traffic "$CRANE")"
+row "push cold: multi_deploy of $images | $ours_cold s | $ours_cold_traffic | $(awk -v a="$crane_cold" -v b="$ours_cold" 'BEGIN {printf "%.1fx the crane loop", a / b}') |"
+row "push cold: crane push --index in a loop | $crane_cold s | $crane_cold_traffic | baseline |"
+
+echo "shared v2" >data/shared.txt
+bazel build //apps:all >/dev/null 2>&1
+# What changed: the shared layer (per platform), and every manifest,
+# config and index above it.
+changed=$(bazel cquery //apps:all --output=files 2>/dev/null | wc -l)
+t=$(now)
+bazel run //apps:deploy -- --registry "$OURS" >"$work/deploy2.log" 2>&1
+ours_re=$(since "$t") ours_re_traffic="$(by_method "$OURS"); $(traffic "$OURS")"
+layouts
+t=$(now)
+crane_loop
+crane_re=$(since "$t") crane_re_traffic="$(by_method "$CRANE"); $(traffic "$CRANE")"
+row "push after the change: multi_deploy | $ours_re s | $ours_re_traffic | $(awk -v a="$crane_re" -v b="$ours_re" 'BEGIN {printf "%.1fx the crane loop", a / b}') |"
+row "push after the change: crane loop | $crane_re s | $crane_re_traffic | baseline |"
+
+# skopeo copy of 10 layouts, to a fresh repository each.
+t=$(now)
+for i in $(seq 0 $((loads - 1))); do
+  skopeo copy --quiet --all --dest-tls-verify=false "oci:bazel-bin/apps/idx_$i.oci_layout:latest" "docker://$CRANE/skopeo/app_$i:v1"
+done
+skopeo_s=$(since "$t")
+row "push: skopeo copy --all of $loads | $skopeo_s s | $(by_method "$CRANE"); $(traffic "$CRANE") |"
+
+# ---- Loads into containerd: image_load (multi_deploy of $loads) against ctr import.
+"$peers/containerd.sh" up "$work/containerd" >/dev/null 2>&1
+. "$work/containerd/env.sh"
+t=$(now)
+bazel run //apps:load_all -- --address "$CONTAINERD_ADDRESS" >"$work/load.log" 2>&1
+load_cold=$(since "$t")
+bazel build //apps:all --output_groups=oci_tarball >/dev/null 2>&1
+t=$(now)
+for i in $(seq 0 $((loads - 1))); do
+  ctr --address "$CONTAINERD_ADDRESS" images import --base-name "ctr/app_$i" "bazel-bin/apps/img_$i.oci_layout.tar" >/dev/null 2>&1
+done
+ctr_cold=$(since "$t")
+row "load $loads into containerd: image_load | $load_cold s | - | $(awk -v a="$ctr_cold" -v b="$load_cold" 'BEGIN {printf "%.1fx ctr import", a / b}') |"
+row "load $loads into containerd: ctr images import | $ctr_cold s | - | baseline |"
+echo "shared v3" >data/shared.txt
+bazel build //apps:all --output_groups=+oci_tarball >/dev/null 2>&1
+t=$(now)
+bazel run //apps:load_all -- --address "$CONTAINERD_ADDRESS" >"$work/load2.log" 2>&1
+load_re=$(since "$t")
+t=$(now)
+for i in $(seq 0 $((loads - 1))); do
+  ctr --address "$CONTAINERD_ADDRESS" images import --base-name "ctr/app_$i" "bazel-bin/apps/img_$i.oci_layout.tar" >/dev/null 2>&1
+done
+ctr_re=$(since "$t")
+row "load after a one-layer change: image_load | $load_re s | - | $(awk -v a="$ctr_re" -v b="$load_re" 'BEGIN {printf "%.1fx ctr import", a / b}') |"
+row "load after a one-layer change: ctr images import | $ctr_re s | - | baseline |"
+
+echo "Fleet: $images images x 2 platforms, 10 shared layers of $base_kib KiB, one app layer each; $(nproc) cores"
+echo
+echo "| what | wall | detail | vs baseline |"
+echo "|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
+echo
+echo "rules_img Starlark, top functions (--starlark_cpu_profile):"
+cat "$work/starlark.top"

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The fleet at CI size: bench/fleet_workspace.sh with 50 images (one app
+# layer each on 10 shared layers, 2 platforms), built, rebuilt after the one
+# shared file changes, pushed by one multi_deploy and pushed again, and 10
+# of them loaded into containerd. Asserts what ran and what reached the
+# registry, never times: Bazel's execution log for the actions, the
+# registry's access log for uploads and mounts, containerd's content store
+# for the loads. bench/fleet.sh measures the same at 1000 images.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+. ../lib.sh
+expect_checks 15
+
+images=50
+work=$(mktemp -d /tmp/e2e-fleet.XXXXXX)
+ws=$work/ws
+cleanup() {
+  containerd_down
+  [ ! -d "$ws" ] || (cd "$ws" && bazel shutdown >/dev/null 2>&1)
+  "$REPO_ROOT/tools/setup/peers/registry.sh" down "$work" >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+err=$("$REPO_ROOT/tools/setup/peers/registry.sh" up "$work" 2>&1) || { fail "fleet: start the registry" "$err"; finish; }
+. "$work/registry.env"
+reglog=$work/logs/registry.log
+FLEET_DISK_CACHE=~/.cache/rules_img/bazel-disk-cache "$REPO_ROOT/bench/fleet_workspace.sh" "$ws" "$images" 8
+cd "$ws" || finish
+
+# ran LOG: "count mnemonic" of the actions an execution log lists.
+ran() { jq -r .mnemonic "$1" 2>&1 | sort | uniq -c | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}'; }
+# Every image is built in three configurations: its index's two platforms,
+# and the host's (//apps:all holds the image_manifest targets themselves).
+check "fleet: bazel build of $images images" bazel build //apps:all --execution_log_json_file="$work/cold.json"
+check_eq "fleet: the build made each layer, manifest and index once per configuration (execution log)" \
+  "$images ImageIndex, $((3 * (10 + images))) ImageLayer, $((3 * (1 + images))) ImageManifest" "$(ran "$work/cold.json")"
+echo "shared v2" >data/shared.txt
+check "fleet: the rebuild after the shared file changed" bazel build //apps:all --execution_log_json_file="$work/rebuild.json"
+check_eq "fleet: it ran the layer that holds the file, and the manifests and indexes above it, nothing else" \
+  "$images ImageIndex, 3 ImageLayer, $((3 * (1 + images))) ImageManifest" "$(ran "$work/rebuild.json")"
+
+# completed: "count digest" of blob uploads the registry completed since
+# line $1 of its log (a final PUT with ?digest=).
+completed() {
+  tail -n "+$1" "$reglog" | grep -a -o -E '"PUT /v2/fleet/app_[0-9]+/blobs/uploads/[^ ]*digest=sha256%3A[0-9a-f]{64} HTTP/[0-9.]+" 201' |
+    grep -o -E '[0-9a-f]{64}' | sort | uniq -c
+}
+mounts_since() { tail -n "+$1" "$reglog" | grep -a -c -E '"POST /v2/fleet/app_[0-9]+/blobs/uploads/\?[^ ]*mount=sha256%3A[0-9a-f]{64}[^ ]* HTTP/[0-9.]+" 201'; }
+start=$(($(wc -l <"$reglog") + 1))
+check "fleet: bazel run //apps:deploy pushes the $images indexes" bazel run //apps:deploy -- --registry "$REGISTRY"
+check_eq "fleet: every image is in the registry, each index with its two platforms (crane)" "$images 2" \
+  "$(for i in $(seq 0 $((images - 1))); do crane manifest --insecure "$REGISTRY/fleet/app_$i:v1" 2>/dev/null | jq '.manifests | length'; done | sort | uniq -c | awk '{print $1, $2}')"
+# The distinct blobs: 10 shared layers and the app layers (the same bytes
+# for both platforms), a config per platform and image.
+uploads=$(completed "$start")
+check_eq "fleet: each blob was uploaded once (registry log): 10 shared layers, $images app layers, $((2 * images)) configs" \
+  "$((10 + images + 2 * images)) 1" "$(awk '{n++; if ($1 > m) m = $1} END {print n + 0, m + 0}' <<<"$uploads")"
+check_eq "fleet: and mounted into the other repositories, not uploaded again" "$((10 * (images - 1)))" "$(mounts_since "$start")"
+
+echo "shared v3" >data/shared.txt
+start=$(($(wc -l <"$reglog") + 1))
+check "fleet: the push again, after the shared file changed again" bazel run //apps:deploy -- --registry "$REGISTRY"
+uploads=$(completed "$start")
+check_eq "fleet: it uploaded the changed layer once and the $((2 * images)) new configs, nothing else (registry log)" \
+  "$((1 + 2 * images)) 1" "$(awk '{n++; if ($1 > m) m = $1} END {print n + 0, m + 0}' <<<"$uploads")"
+check_eq "fleet: it mounted the changed layer into the other repositories" "$((images - 1))" "$(mounts_since "$start")"
+
+start=$(($(wc -l <"$reglog") + 1))
+check "fleet: the push again, unchanged" bazel run //apps:deploy -- --registry "$REGISTRY"
+check_eq "fleet: it wrote nothing: no upload, mount or manifest (registry log)" "0" \
+  "$(tail -n "+$start" "$reglog" | grep -a -c -E '"(POST|PATCH) /v2/|"PUT /v2/[^ ]*/manifests/')"
+
+containerd_start "$work/containerd"
+check "fleet: bazel run //apps:load_all loads 10 images into containerd" \
+  bazel run //apps:load_all -- --address "${CONTAINERD_ADDRESS:-none}"
+check_eq "fleet: containerd has the 10 images" 10 \
+  "$(ctr --address "${CONTAINERD_ADDRESS:-none}" images ls -q 2>&1 | grep -c '^docker.io/fleet/app_\|^fleet/app_')"
+finish
