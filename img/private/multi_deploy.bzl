@@ -44,18 +44,21 @@ def _multi_deploy_impl(ctx):
 
 multi_deploy = rule(
     implementation = _multi_deploy_impl,
-    doc = """Runs several image_push and image_load targets as one `bazel run`, in order.
+    doc = """Runs several image_push and image_load targets as one `bazel run`.
 
-Blobs that several images share are uploaded once: later pushes find them
-in the registry, or mount them from the repository that got them first.
-Run-time flags (`--registry`, `--repository`, `--tag`) apply to every push;
-`--daemon`, `--address`, `--namespace` and `--platform` to every load.""",
+The pushes run first, 8 at a time (`--jobs=N` at run time), then the loads
+in order; references print in the order of `operations`. Blobs that
+several images share are uploaded once: the first push that needs one
+uploads it, the others mount it from there. Run-time flags (`--registry`,
+`--repository`, `--tag`, and image_push's signing flags) apply to every
+push; `--daemon`, `--address`, `--namespace` and `--platform` to every load.""",
     executable = True,
     attrs = {
         "operations": attr.label_list(
             mandatory = True,
             providers = [DeployInfo],
-            doc = "image_push or image_load targets (anything that returns DeployInfo), run in this order.",
+            doc = "image_push or image_load targets (anything that returns DeployInfo): the loads run in this " +
+                  "order, the pushes at once, and their references print in this order.",
         ),
         "push_strategy": attr.string(
             default = "auto",

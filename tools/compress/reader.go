@@ -1,10 +1,13 @@
 package compress
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -58,4 +61,46 @@ func NewReader(r io.Reader, a Algorithm) (io.ReadCloser, error) {
 		return zr.IOReadCloser(), nil
 	}
 	return nil, fmt.Errorf("unknown compression %q: use gzip, zstd or none", a)
+}
+
+// ErrStop, returned by a WalkTar callback, ends the walk without error.
+var ErrStop = errors.New("stop walking the layer")
+
+// WalkTar calls fn with each entry of a layer blob (gzip, zstd or
+// uncompressed), in the archive's order; r reads the entry's bytes. Global
+// PAX headers are no entries. Errors name the blob.
+func WalkTar(blobPath string, fn func(h *tar.Header, r io.Reader) error) error {
+	f, err := os.Open(blobPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	alg, err := Detect(br)
+	if err != nil {
+		return fmt.Errorf("%s: %w", blobPath, err)
+	}
+	zr, err := NewReader(br, alg)
+	if err != nil {
+		return fmt.Errorf("%s: %w", blobPath, err)
+	}
+	defer zr.Close()
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", blobPath, err)
+		}
+		if h.Typeflag == tar.TypeXGlobalHeader {
+			continue
+		}
+		if err := fn(h, tr); err == ErrStop {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("%s: %s: %w", blobPath, h.Name, err)
+		}
+	}
 }

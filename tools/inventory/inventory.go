@@ -13,11 +13,11 @@ import (
 	"debug/buildinfo"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/rules-img/rules_img/tools/blob"
 	"github.com/rules-img/rules_img/tools/compress"
 	"github.com/rules-img/rules_img/tools/listing"
 )
@@ -57,76 +57,29 @@ var magics = [][]byte{
 // to out, one JSON line per regular file in the archive's order, whole or
 // not at all. Memory stays flat: an executable is spooled to a temporary
 // file to read its build info.
-func Write(blobPath, out string) (err error) {
-	in, err := os.Open(blobPath)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	br := bufio.NewReaderSize(in, 1<<20)
-	alg, err := compress.Detect(br)
-	if err != nil {
-		return fmt.Errorf("%s: %w", blobPath, err)
-	}
-	zr, err := compress.NewReader(br, alg)
-	if err != nil {
-		return fmt.Errorf("%s: %w", blobPath, err)
-	}
-	defer zr.Close()
-
-	tmp := out + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
+func Write(blobPath, out string) error {
 	spool, err := os.CreateTemp(filepath.Dir(out), ".spool-*")
 	if err != nil {
-		f.Close()
 		return err
 	}
 	defer func() {
 		spool.Close()
 		os.Remove(spool.Name())
 	}()
-	w := bufio.NewWriterSize(f, 1<<20)
-	enc := json.NewEncoder(w)
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			f.Close()
-			return fmt.Errorf("%s: %w", blobPath, err)
-		}
-		e := listing.FromHeader(h)
-		if e.Type != listing.File {
-			continue
-		}
-		file, err := describe(e.Path, tr, spool)
-		if err != nil {
-			f.Close()
-			return fmt.Errorf("%s: %s: %w", blobPath, e.Path, err)
-		}
-		if err := enc.Encode(file); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, out)
+	return blob.WriteAtomic(out, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		return compress.WalkTar(blobPath, func(h *tar.Header, r io.Reader) error {
+			e := listing.FromHeader(h)
+			if e.Type != listing.File {
+				return nil
+			}
+			file, err := describe(e.Path, r, spool)
+			if err != nil {
+				return err
+			}
+			return enc.Encode(file)
+		})
+	})
 }
 
 // describe hashes one file's bytes; an executable's go through spool too,
@@ -182,21 +135,4 @@ func goProgram(r io.ReaderAt) *GoProgram {
 }
 
 // Read reads an inventory.
-func Read(path string) ([]File, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var files []File
-	dec := json.NewDecoder(bufio.NewReader(f))
-	for {
-		var file File
-		if err := dec.Decode(&file); err == io.EOF {
-			return files, nil
-		} else if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		files = append(files, file)
-	}
-}
+func Read(path string) ([]File, error) { return blob.ReadJSONLines[File](path) }

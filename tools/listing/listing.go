@@ -6,14 +6,12 @@ package listing
 
 import (
 	"archive/tar"
-	"bufio"
 	"encoding/json"
-	"fmt"
 	"io"
-	"os"
 	"path"
 	"strings"
 
+	"github.com/rules-img/rules_img/tools/blob"
 	"github.com/rules-img/rules_img/tools/compress"
 )
 
@@ -77,81 +75,14 @@ func FromHeader(h *tar.Header) Entry {
 // Write writes the listing of a layer blob (gzip, zstd or uncompressed) to
 // out, whole or not at all. It streams: memory stays flat whatever the
 // number of entries.
-func Write(blobPath, out string) (err error) {
-	tmp, err := os.Create(out + ".tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(out+".tmp", out)
-		}
-		if err != nil {
-			os.Remove(out + ".tmp")
-		}
-	}()
-	w := bufio.NewWriter(tmp)
-	if err := write(blobPath, w); err != nil {
-		return err
-	}
-	return w.Flush()
-}
-
-func write(blobPath string, w io.Writer) error {
-	f, err := os.Open(blobPath)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
-	alg, err := compress.Detect(br)
-	if err != nil {
-		return fmt.Errorf("%s: %w", blobPath, err)
-	}
-	zr, err := compress.NewReader(br, alg)
-	if err != nil {
-		return fmt.Errorf("%s: %w", blobPath, err)
-	}
-	defer zr.Close()
-	enc := json.NewEncoder(w)
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", blobPath, err)
-		}
-		if h.Typeflag == tar.TypeXGlobalHeader {
-			continue
-		}
-		if err := enc.Encode(FromHeader(h)); err != nil {
-			return err
-		}
-	}
-	return nil
+func Write(blobPath, out string) error {
+	return blob.WriteAtomic(out, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		return compress.WalkTar(blobPath, func(h *tar.Header, _ io.Reader) error {
+			return enc.Encode(FromHeader(h))
+		})
+	})
 }
 
 // Read reads a listing that Write wrote.
-func Read(file string) ([]Entry, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []Entry
-	dec := json.NewDecoder(bufio.NewReader(f))
-	for {
-		var e Entry
-		if err := dec.Decode(&e); err == io.EOF {
-			return out, nil
-		} else if err != nil {
-			return nil, fmt.Errorf("%s: entry %d: %w", file, len(out)+1, err)
-		}
-		out = append(out, e)
-	}
-}
+func Read(file string) ([]Entry, error) { return blob.ReadJSONLines[Entry](file) }

@@ -2,7 +2,6 @@ package structuretest
 
 import (
 	"archive/tar"
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -382,43 +381,24 @@ func excerpt(data []byte) string {
 
 // readFiles reads the named regular files of one layer blob.
 func readFiles[W any](blobPath string, wanted map[string]W) (map[string][]byte, error) {
-	f, err := os.Open(blobPath)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
-	alg, err := compress.Detect(br)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", blobPath, err)
-	}
-	zr, err := compress.NewReader(br, alg)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", blobPath, err)
-	}
-	defer zr.Close()
 	found := map[string][]byte{}
-	tr := tar.NewReader(zr)
-	for len(found) < len(wanted) {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", blobPath, err)
-		}
+	err := compress.WalkTar(blobPath, func(h *tar.Header, r io.Reader) error {
 		e := listing.FromHeader(h)
 		if _, ok := wanted[e.Path]; !ok || e.Type != listing.File {
-			continue
+			return nil
 		}
-		data, err := io.ReadAll(io.LimitReader(tr, maxContent+1))
+		data, err := io.ReadAll(io.LimitReader(r, maxContent+1))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", blobPath, e.Path, err)
+			return err
 		}
 		if len(data) > maxContent {
-			return nil, fmt.Errorf("%s: %s has more than the %d bytes a content test reads", blobPath, e.Path, maxContent)
+			return fmt.Errorf("more than the %d bytes a content test reads", maxContent)
 		}
 		found[e.Path] = data
-	}
-	return found, nil
+		if len(found) == len(wanted) {
+			return compress.ErrStop
+		}
+		return nil
+	})
+	return found, err
 }
