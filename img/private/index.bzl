@@ -75,8 +75,11 @@ def _index_action(ctx, tool, manifests):
     )
     return index, descriptor, digest
 
-def index_layout_action(ctx, tool, index, descriptor, manifests, as_tar):
-    """Declares the action that writes the OCI layout of an index; it runs only on request.
+def index_layout_actions(ctx, tool, index, descriptor, manifests):
+    """Declares the actions that write the OCI layout of an index, as a directory and as a tar.
+
+    They run only on request (the oci_layout and oci_tarball output
+    groups), and share one request file.
 
     Args:
       ctx: the context of a rule with the _shallow_oci_layout attribute.
@@ -84,15 +87,10 @@ def index_layout_action(ctx, tool, index, descriptor, manifests, as_tar):
       index: File, the index.
       descriptor: File, the index's descriptor.
       manifests: list of (ImageManifestInfo, name for messages), in index order.
-      as_tar: write a tar archive of the layout instead of a directory.
 
     Returns:
-      The declared File: the directory or the archive.
+      struct(directory, tarball): the declared Files.
     """
-    if as_tar:
-        out = ctx.actions.declare_file(ctx.label.name + ".oci_layout.tar")
-    else:
-        out = ctx.actions.declare_directory(ctx.label.name + ".oci_layout")
     images = []
     inputs = [index, descriptor]
     for info, _ in manifests:
@@ -110,31 +108,37 @@ def index_layout_action(ctx, tool, index, descriptor, manifests, as_tar):
             "manifest": info.manifest.path,
         })
         inputs.extend([info.descriptor, info.manifest, info.config])
-    request = ctx.actions.declare_file(ctx.label.name + (".tar" if as_tar else "") + ".layout_request.json")
+    request = ctx.actions.declare_file(ctx.label.name + ".layout_request.json")
     ctx.actions.write(request, json.encode({
         "descriptor": descriptor.path,
         "images": images,
         "index": index.path,
     }))
-    args = ctx.actions.args()
-    args.add("layout")
-    args.add("--label", str(ctx.label))
-    args.add("--index_request", request)
-    if as_tar:
-        args.add("--tar")
-    if allow_shallow_layout(ctx):
-        args.add("--allow_missing_blobs")
-    args.add("--out", out.path)
-    ctx.actions.run(
-        executable = tool.executable,
-        arguments = [args],
-        inputs = depset([request] + inputs),
-        outputs = [out],
-        mnemonic = "ImageLayout",
-        progress_message = "Writing OCI layout of %{label}",
-        toolchain = _TOOLCHAIN,
+    inputs = depset([request] + inputs)
+    outputs = struct(
+        directory = ctx.actions.declare_directory(ctx.label.name + ".oci_layout"),
+        tarball = ctx.actions.declare_file(ctx.label.name + ".oci_layout.tar"),
     )
-    return out
+    for out in [outputs.directory, outputs.tarball]:
+        args = ctx.actions.args()
+        args.add("layout")
+        args.add("--label", str(ctx.label))
+        args.add("--index_request", request)
+        if out == outputs.tarball:
+            args.add("--tar")
+        if allow_shallow_layout(ctx):
+            args.add("--allow_missing_blobs")
+        args.add("--out", out.path)
+        ctx.actions.run(
+            executable = tool.executable,
+            arguments = [args],
+            inputs = inputs,
+            outputs = [out],
+            mnemonic = "ImageLayout",
+            progress_message = "Writing OCI layout of %{label}",
+            toolchain = _TOOLCHAIN,
+        )
+    return outputs
 
 def _image_index_impl(ctx):
     manifests = _manifests(ctx)
@@ -142,12 +146,13 @@ def _image_index_impl(ctx):
         fail("%s: manifests is empty: give at least one image_manifest" % ctx.label)
     tool = ctx.toolchains[_TOOLCHAIN].imgtool
     index, descriptor, digest = _index_action(ctx, tool, manifests)
+    layouts = index_layout_actions(ctx, tool, index, descriptor, manifests)
     return [
         DefaultInfo(files = depset([index, descriptor])),
         OutputGroupInfo(
             digest = depset([digest]),
-            oci_layout = depset([index_layout_action(ctx, tool, index, descriptor, manifests, as_tar = False)]),
-            oci_tarball = depset([index_layout_action(ctx, tool, index, descriptor, manifests, as_tar = True)]),
+            oci_layout = depset([layouts.directory]),
+            oci_tarball = depset([layouts.tarball]),
         ),
         ImageIndexInfo(
             index = index,

@@ -1,6 +1,6 @@
 """The image_index_from_oci_layout rule: several platforms of an OCI layout."""
 
-load(":index.bzl", "index_layout_action")
+load(":index.bzl", "index_layout_actions")
 load(":oci_layout_import.bzl", "TOOLCHAIN", "check_layers", "import_image", "layers_doc", "layout_of", "parse_platform")
 load(":providers.bzl", "ImageIndexInfo", "platform_string")
 load(":settings.bzl", "SettingValueInfo")
@@ -40,13 +40,13 @@ def _image_index_from_oci_layout_impl(ctx):
     ]
     index, descriptor, digest = _index_action(ctx, layout, ctx.attr.manifests)
     manifests = [(image.info, "%s for %s" % (ctx.label, platform_string(image.info))) for image in images]
-    tool = ctx.toolchains[TOOLCHAIN].imgtool
+    layouts = index_layout_actions(ctx, ctx.toolchains[TOOLCHAIN].imgtool, index, descriptor, manifests)
     return [
         DefaultInfo(files = depset([index, descriptor])),
         OutputGroupInfo(
             digest = depset([digest]),
-            oci_layout = depset([index_layout_action(ctx, tool, index, descriptor, manifests, as_tar = False)]),
-            oci_tarball = depset([index_layout_action(ctx, tool, index, descriptor, manifests, as_tar = True)]),
+            oci_layout = depset([layouts.directory]),
+            oci_tarball = depset([layouts.tarball]),
         ),
         ImageIndexInfo(
             index = index,
