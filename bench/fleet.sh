@@ -11,8 +11,9 @@
 #     layouts in a loop, and `skopeo copy --all` of 10: wall time, and
 #     requests and bytes by method as a counting proxy in front of the
 #     registry sees them;
-#   - loading 10 images into containerd (image_load) cold and after the
-#     change, against `ctr images import` of the same archives.
+#   - loading 10 images into containerd and into Docker (its containerd
+#     image store) with image_load, cold and after the change, against
+#     `ctr images import` and `docker load` of the same archives.
 # Prints one table.
 #
 #   bench/fleet.sh [N [BASE_KIB]]   (default 1000 images, 64 KiB per shared layer)
@@ -29,7 +30,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   [ ! -d "$ws" ] || (cd "$ws" && bazel shutdown >/dev/null 2>&1) || true
   "$peers/registry.sh" down "$work" >/dev/null 2>&1 || true
-  "$peers/containerd.sh" down "$work/containerd" >/dev/null 2>&1 || true
+  declare -F daemons_down >/dev/null && daemons_down
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -135,33 +136,55 @@ done
 skopeo_s=$(since "$t")
 row "push: skopeo copy --all of $loads | $skopeo_s s | $(by_method "$CRANE"); $(traffic "$CRANE") |"
 
-# ---- Loads into containerd: image_load (multi_deploy of $loads) against ctr import.
-"$peers/containerd.sh" up "$work/containerd" >/dev/null 2>&1
-. "$work/containerd/env.sh"
-t=$(now)
-bazel run //apps:load_all -- --address "$CONTAINERD_ADDRESS" >"$work/load.log" 2>&1
-load_cold=$(since "$t")
-tarballs() { bazel build $(for i in $(seq 0 $((loads - 1))); do echo "//apps:img_$i"; done) --output_groups=oci_tarball >/dev/null 2>&1; }
-tarballs
-t=$(now)
-for i in $(seq 0 $((loads - 1))); do
-  ctr --address "$CONTAINERD_ADDRESS" images import --base-name "ctr/app_$i" "bazel-bin/apps/img_$i.oci_layout.tar" >/dev/null 2>&1
-done
-ctr_cold=$(since "$t")
-row "load $loads into containerd: image_load | $load_cold s | - | $(awk -v a="$ctr_cold" -v b="$load_cold" 'BEGIN {printf "%.1fx ctr import", a / b}') |"
-row "load $loads into containerd: ctr images import | $ctr_cold s | - | baseline |"
+# ---- Loads: image_load (multi_deploy of $loads loads) into containerd and
+# into Docker (containerd image store), against `ctr images import` and
+# `docker load` of the same images' archives. Each tool has its own daemon,
+# so that none finds blobs another one wrote.
+for d in ctd_img ctd_ctr; do "$peers/containerd.sh" up "$work/$d" >/dev/null 2>&1; done
+for d in dk_img dk_load; do "$peers/dockerd.sh" up "$work/$d" --containerd-store >/dev/null 2>&1; done
+daemons_down() {
+  local d
+  for d in dk_img dk_load; do "$peers/dockerd.sh" down "$work/$d" >/dev/null 2>&1 || true; done
+  for d in ctd_img ctd_ctr; do "$peers/containerd.sh" down "$work/$d" >/dev/null 2>&1 || true; done
+}
+address() { (. "$work/$1/env.sh" && echo "$CONTAINERD_ADDRESS"); }
+docker_host() { (. "$work/$1/docker.env" && echo "$DOCKER_HOST"); }
+ctd_img=$(address ctd_img) ctd_ctr=$(address ctd_ctr) dk_img=$(docker_host dk_img) dk_load=$(docker_host dk_load)
+# archives: the OCI archive (ctr import) and docker-save tarball (docker
+# load) of the images loaded; their build is not timed.
+archives() {
+  bazel build $(for i in $(seq 0 $((loads - 1))); do echo "//apps:img_$i"; done) --output_groups=oci_tarball >/dev/null 2>&1
+  bazel build $(for i in $(seq 0 $((loads - 1))); do echo "//apps:load_$i"; done) --output_groups=tarball >/dev/null 2>&1
+}
+# loads ROUND: times each tool's load of the $loads images; adds four rows.
+loads() {
+  local t i ours_ctd ctr ours_docker docker_load
+  archives
+  t=$(now)
+  bazel run //apps:load_all -- --address "$ctd_img" >"$work/load_$1.log" 2>&1
+  ours_ctd=$(since "$t")
+  t=$(now)
+  for i in $(seq 0 $((loads - 1))); do
+    ctr --address "$ctd_ctr" images import --base-name "ctr/app_$i" "bazel-bin/apps/img_$i.oci_layout.tar" >/dev/null 2>&1
+  done
+  ctr=$(since "$t")
+  t=$(now)
+  DOCKER_HOST=$dk_img bazel run //apps:load_all -- --daemon docker >"$work/dload_$1.log" 2>&1
+  ours_docker=$(since "$t")
+  t=$(now)
+  for i in $(seq 0 $((loads - 1))); do
+    DOCKER_HOST=$dk_load docker load -i "bazel-bin/apps/load_$i.tar" >/dev/null 2>&1
+  done
+  docker_load=$(since "$t")
+  row "load $loads, $1: image_load into containerd | $ours_ctd s | - | $(awk -v a="$ctr" -v b="$ours_ctd" 'BEGIN {printf "%.1fx ctr import", a / b}') |"
+  row "load $loads, $1: ctr images import | $ctr s | - | baseline |"
+  row "load $loads, $1: image_load into Docker (containerd store) | $ours_docker s | - | $(awk -v a="$docker_load" -v b="$ours_docker" 'BEGIN {printf "%.1fx docker load", a / b}') |"
+  row "load $loads, $1: docker load | $docker_load s | - | baseline |"
+}
+loads cold
 echo "shared v3" >data/shared.txt
-tarballs
-t=$(now)
-bazel run //apps:load_all -- --address "$CONTAINERD_ADDRESS" >"$work/load2.log" 2>&1
-load_re=$(since "$t")
-t=$(now)
-for i in $(seq 0 $((loads - 1))); do
-  ctr --address "$CONTAINERD_ADDRESS" images import --base-name "ctr/app_$i" "bazel-bin/apps/img_$i.oci_layout.tar" >/dev/null 2>&1
-done
-ctr_re=$(since "$t")
-row "load after a one-layer change: image_load | $load_re s | - | $(awk -v a="$ctr_re" -v b="$load_re" 'BEGIN {printf "%.1fx ctr import", a / b}') |"
-row "load after a one-layer change: ctr images import | $ctr_re s | - | baseline |"
+loads "after a one-layer change"
+daemons_down
 
 echo "Fleet: $images images x 2 platforms, 10 shared layers of $base_kib KiB, one app layer each; $(nproc) cores"
 echo

@@ -9,7 +9,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
-expect_checks 15
+expect_checks 17
 
 images=50
 work=$(mktemp -d /tmp/e2e-fleet.XXXXXX)
@@ -46,6 +46,8 @@ completed() {
   tail -n "+$1" "$reglog" | grep -a -o -E '"PUT /v2/fleet/app_[0-9]+/blobs/uploads/[^ ]*digest=sha256%3A[0-9a-f]{64} HTTP/[0-9.]+" 201' |
     grep -o -E '[0-9a-f]{64}' | sort | uniq -c
 }
+# heads_since LINE: HEAD requests for blobs since line LINE.
+heads_since() { tail -n "+$1" "$reglog" | grep -a -c -E '"HEAD /v2/fleet/app_[0-9]+/blobs/sha256:[0-9a-f]{64} HTTP/[0-9.]+"'; }
 mounts_since() { tail -n "+$1" "$reglog" | grep -a -c -E '"POST /v2/fleet/app_[0-9]+/blobs/uploads/\?[^ ]*mount=sha256%3A[0-9a-f]{64}[^ ]* HTTP/[0-9.]+" 201'; }
 start=$(($(wc -l <"$reglog") + 1))
 check "fleet: bazel run //apps:deploy pushes the $images indexes" bazel run //apps:deploy -- --registry "$REGISTRY"
@@ -57,6 +59,8 @@ uploads=$(completed "$start")
 check_eq "fleet: each blob was uploaded once (registry log): 10 shared layers, $images app layers, $((2 * images)) configs" \
   "$((10 + images + 2 * images)) 1" "$(awk '{n++; if ($1 > m) m = $1} END {print n + 0, m + 0}' <<<"$uploads")"
 check_eq "fleet: and mounted into the other repositories, not uploaded again" "$((10 * (images - 1)))" "$(mounts_since "$start")"
+check_eq "fleet: a mount is not asked about first: blob HEADs only for the 10 shared layers' first upload, and each image's app layer and 2 configs" \
+  "$((10 + 3 * images))" "$(heads_since "$start")"
 
 echo "shared v3" >data/shared.txt
 start=$(($(wc -l <"$reglog") + 1))
@@ -65,6 +69,8 @@ uploads=$(completed "$start")
 check_eq "fleet: it uploaded the changed layer once and the $((2 * images)) new configs, nothing else (registry log)" \
   "$((1 + 2 * images)) 1" "$(awk '{n++; if ($1 > m) m = $1} END {print n + 0, m + 0}' <<<"$uploads")"
 check_eq "fleet: it mounted the changed layer into the other repositories" "$((images - 1))" "$(mounts_since "$start")"
+check_eq "fleet: it asked about no blob that the tags' earlier indexes named: blob HEADs for the changed layer's upload and the new configs only" \
+  "$((1 + 2 * images))" "$(heads_since "$start")"
 
 start=$(($(wc -l <"$reglog") + 1))
 check "fleet: the push again, unchanged" bazel run //apps:deploy -- --registry "$REGISTRY"

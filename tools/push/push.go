@@ -107,20 +107,32 @@ func New(ctx context.Context, log func(string), updates chan<- v1.Update) (*Push
 // same credentials, for layers of pulled bases.
 func (p *Pusher) RemoteOptions() []remote.Option { return p.opts }
 
-// Push uploads t's blobs and manifests under its digest, then writes each
-// tag, so that no tag ever names an image that is not whole.
+// Push uploads t's blobs and then its manifests, under its first tag (or
+// its digest when it has none), then writes the other tags; no tag ever
+// names an image that is not whole.
 func (p *Pusher) Push(t remote.Taggable, target Target) (name.Digest, error) {
+	return p.push(t, target, p.learn(t, target))
+}
+
+func (p *Pusher) push(t remote.Taggable, target Target, k known) (name.Digest, error) {
 	repo, ref, err := destination(t, target)
 	if err != nil {
 		return ref, err
 	}
 	src := registry.Source{Registry: target.Registry, Repository: target.Repository}
 	p.skipForeign(t)
-	if err := p.pusher.Push(p.ctx, ref, t); err != nil {
-		return ref, explain(src, ref.DigestStr(), err)
+	first, rest := name.Reference(ref), target.Tags
+	if len(rest) > 0 {
+		first, rest = repo.Tag(rest[0]), rest[1:]
 	}
-	for _, tag := range target.Tags {
-		if err := p.pusher.Push(p.ctx, repo.Tag(tag), t); err != nil {
+	pushed := withKnown(t, k.blobs)
+	if !k.tagged {
+		if err := p.pusher.Push(p.ctx, first, pushed); err != nil {
+			return ref, explain(src, first.Identifier(), err)
+		}
+	}
+	for _, tag := range rest {
+		if err := p.pusher.Push(p.ctx, repo.Tag(tag), pushed); err != nil {
 			return ref, explain(src, tag, err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 // Stats count what a push did with each blob, from the requests it made.
 type Stats struct {
 	Existing  int64 // blobs the registry had (HEAD answered 200)
+	Known     int64 // blobs named by the manifests the tags named before, not asked about
 	Mounted   int64 // blobs mounted from another repository (POST answered 201)
 	Uploaded  int64 // blobs uploaded (final PUT answered 201)
 	BytesSent int64 // request body bytes of blob uploads
@@ -24,6 +25,9 @@ func (s *Stats) String() string {
 	line := fmt.Sprintf("%d blobs already there, %d mounted, %d uploaded (%s sent), %d manifests written",
 		atomic.LoadInt64(&s.Existing), atomic.LoadInt64(&s.Mounted), atomic.LoadInt64(&s.Uploaded),
 		HumanBytes(atomic.LoadInt64(&s.BytesSent)), atomic.LoadInt64(&s.Manifests))
+	if n := atomic.LoadInt64(&s.Known); n > 0 {
+		line += fmt.Sprintf("; %d blobs known from the manifests the tags named", n)
+	}
 	if n := atomic.LoadInt64(&s.FromCache); n > 0 {
 		line += fmt.Sprintf("; %d blobs streamed from the remote cache", n)
 	}

@@ -1,0 +1,346 @@
+package push
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/rules-img/rules_img/tools/auth"
+)
+
+// A push of a fleet spends most of its requests asking the registry about
+// blobs it has: go-containerregistry HEADs every blob before it uploads or
+// mounts it. Two things say so without asking. A registry keeps every blob
+// of a manifest that a tag names, so the blobs of the manifest that the
+// first tag names now are there; and a mount answers 201 whether the blob
+// was mounted or was there already, so a mount needs no HEAD before it.
+// The push then leaves those blobs out of what go-containerregistry walks.
+// All of it is an optimization: any failure leaves the blob to the usual
+// path, with its retries and errors.
+
+// known is what the push learned before it started.
+type known struct {
+	// tagged: the first tag names this very manifest already.
+	tagged bool
+	// blobs the repository has.
+	blobs map[v1.Hash]bool
+}
+
+// maxPriorImages bounds the images of a tagged index that are read.
+const maxPriorImages = 32
+
+// learn reads the manifest that the first tag names and mounts the
+// mountable blobs of t.
+func (p *Pusher) learn(t remote.Taggable, target Target) known {
+	k := known{blobs: map[v1.Hash]bool{}}
+	repo, ref, err := destination(t, target)
+	if err != nil {
+		return k
+	}
+	sources := mountSources(t, repo)
+	client, err := p.repoClient(repo, sources)
+	if err != nil {
+		return k
+	}
+	if len(target.Tags) > 0 {
+		k.tagged = p.readPrior(client, repo.Tag(target.Tags[0]), ref.DigestStr(), t, k.blobs)
+		if k.tagged {
+			// Every blob of t is there; other tags need only their PUT.
+			for _, img := range imagesOf(t) {
+				addImageBlobs(img, k.blobs)
+			}
+			return k
+		}
+		atomic.AddInt64(&p.Stats.Known, int64(countBlobs(t, k.blobs)))
+	}
+	p.mountFirst(client, repo, t, k.blobs)
+	return k
+}
+
+// countBlobs counts the distinct blobs of t in blobs.
+func countBlobs(t remote.Taggable, blobs map[v1.Hash]bool) int {
+	mine := map[v1.Hash]bool{}
+	for _, img := range imagesOf(t) {
+		addImageBlobs(img, mine)
+	}
+	n := 0
+	for d := range mine {
+		if blobs[d] {
+			n++
+		}
+	}
+	return n
+}
+
+// repoClient is an authenticated transport for repo that may also read
+// the repositories blobs are mounted from.
+func (p *Pusher) repoClient(repo name.Repository, sources []name.Repository) (http.RoundTripper, error) {
+	authenticator, err := authn.Resolve(p.ctx, auth.Keychain(), repo)
+	if err != nil {
+		return nil, err
+	}
+	scopes := []string{repo.Scope(transport.PushScope)}
+	for _, s := range sources {
+		scopes = append(scopes, s.Scope(transport.PullScope))
+	}
+	return transport.NewWithContext(p.ctx, repo.Registry, authenticator, transport.NewUserAgent(p.transport, "rules_img"), scopes)
+}
+
+// readPrior adds to blobs those of the manifest that tag names, and of
+// its images if it is an index; it reports whether tag names digest.
+func (p *Pusher) readPrior(client http.RoundTripper, tag name.Tag, digest string, t remote.Taggable, blobs map[v1.Hash]bool) bool {
+	reader, err := remote.NewPuller(remote.WithTransport(client), remote.WithContext(p.ctx))
+	if err != nil {
+		return false
+	}
+	desc, err := reader.Get(p.ctx, tag)
+	if err != nil {
+		return false // no such tag, or no answer: the push asks as usual
+	}
+	if desc.Digest.String() == digest {
+		return true
+	}
+	if !desc.MediaType.IsIndex() {
+		addManifestBlobs(desc.Manifest, blobs)
+		return false
+	}
+	index, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
+	if err != nil {
+		return false
+	}
+	ours := map[v1.Hash]v1.Image{}
+	for _, img := range imagesOf(t) {
+		if d, err := img.Digest(); err == nil {
+			ours[d] = img
+		}
+	}
+	var mu sync.Mutex
+	g, ctx := errgroup.WithContext(p.ctx)
+	g.SetLimit(Jobs)
+	read := 0
+	for _, child := range index.Manifests {
+		if !child.MediaType.IsImage() {
+			continue
+		}
+		if img, ok := ours[child.Digest]; ok {
+			// The same image: go-containerregistry finds its manifest and
+			// skips it; its blobs are there for the others.
+			addImageBlobs(img, blobs)
+			continue
+		}
+		if read++; read > maxPriorImages {
+			break
+		}
+		g.Go(func() error {
+			d, err := reader.Get(ctx, tag.Context().Digest(child.Digest.String()))
+			if err != nil {
+				return nil
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			addManifestBlobs(d.Manifest, blobs)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return false
+}
+
+// mountFirst mounts, without asking first, each layer of t that a push of
+// this run put in another repository of the registry; the mounted ones
+// join blobs.
+func (p *Pusher) mountFirst(client http.RoundTripper, repo name.Repository, t remote.Taggable, blobs map[v1.Hash]bool) {
+	type mount struct {
+		digest v1.Hash
+		from   string
+	}
+	var mounts []mount
+	seen := map[v1.Hash]bool{}
+	for _, img := range imagesOf(t) {
+		layers, err := img.Layers()
+		if err != nil {
+			return
+		}
+		for _, l := range layers {
+			ml, ok := l.(*remote.MountableLayer)
+			if !ok || ml.Reference.Context().RegistryStr() != repo.RegistryStr() || ml.Reference.Context() == repo {
+				continue
+			}
+			d, err := l.Digest()
+			if err != nil || seen[d] || blobs[d] {
+				continue
+			}
+			seen[d] = true
+			mounts = append(mounts, mount{d, ml.Reference.Context().RepositoryStr()})
+		}
+	}
+	if len(mounts) == 0 {
+		return
+	}
+	c := &http.Client{Transport: client}
+	var mu sync.Mutex
+	var g errgroup.Group
+	g.SetLimit(Jobs * 4)
+	for _, m := range mounts {
+		g.Go(func() error {
+			if mountBlob(p.ctx, c, repo, m.digest, m.from) {
+				mu.Lock()
+				blobs[m.digest] = true
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+}
+
+// mountBlob asks the registry to mount digest from another repository
+// (the distribution spec's cross-repository mount) and reports whether it
+// is in repo now. A registry that opened an upload instead has it
+// cancelled.
+func mountBlob(ctx context.Context, c *http.Client, repo name.Repository, digest v1.Hash, from string) bool {
+	u := url.URL{
+		Scheme:   repo.Scheme(),
+		Host:     repo.RegistryStr(),
+		Path:     fmt.Sprintf("/v2/%s/blobs/uploads/", repo.RepositoryStr()),
+		RawQuery: url.Values{"mount": {digest.String()}, "from": {from}}.Encode(),
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
+	if err != nil {
+		return false
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusAccepted {
+		if loc, err := resp.Location(); err == nil {
+			if del, err := http.NewRequestWithContext(ctx, http.MethodDelete, loc.String(), nil); err == nil {
+				if r, err := c.Do(del); err == nil {
+					r.Body.Close()
+				}
+			}
+		}
+	}
+	return resp.StatusCode == http.StatusCreated
+}
+
+// mountSources lists the other repositories of repo's registry that t's
+// layers can be mounted from.
+func mountSources(t remote.Taggable, repo name.Repository) []name.Repository {
+	var sources []name.Repository
+	seen := map[string]bool{}
+	for _, img := range imagesOf(t) {
+		layers, err := img.Layers()
+		if err != nil {
+			continue
+		}
+		for _, l := range layers {
+			ml, ok := l.(*remote.MountableLayer)
+			if !ok {
+				continue
+			}
+			src := ml.Reference.Context()
+			if src.RegistryStr() == repo.RegistryStr() && src != repo && !seen[src.String()] {
+				seen[src.String()] = true
+				sources = append(sources, src)
+			}
+		}
+	}
+	return sources
+}
+
+func addManifestBlobs(raw []byte, blobs map[v1.Hash]bool) {
+	m, err := v1.ParseManifest(bytes.NewReader(raw))
+	if err != nil {
+		return
+	}
+	blobs[m.Config.Digest] = true
+	for _, l := range m.Layers {
+		if l.MediaType.IsDistributable() {
+			blobs[l.Digest] = true
+		}
+	}
+}
+
+func addImageBlobs(img v1.Image, blobs map[v1.Hash]bool) {
+	if raw, err := img.RawManifest(); err == nil {
+		addManifestBlobs(raw, blobs)
+	}
+}
+
+// withKnown hides from go-containerregistry the layers of t that the
+// repository has, so that it neither asks about them nor sends them; the
+// manifests stay whole.
+func withKnown(t remote.Taggable, blobs map[v1.Hash]bool) remote.Taggable {
+	if len(blobs) == 0 {
+		return t
+	}
+	switch v := t.(type) {
+	case v1.ImageIndex:
+		return knownIndex{v, blobs}
+	case v1.Image:
+		return knownImage{v, blobs}
+	}
+	return t
+}
+
+type knownImage struct {
+	v1.Image
+	blobs map[v1.Hash]bool
+}
+
+func (i knownImage) Layers() ([]v1.Layer, error) {
+	layers, err := i.Image.Layers()
+	if err != nil {
+		return nil, err
+	}
+	var rest []v1.Layer
+	for _, l := range layers {
+		if d, err := l.Digest(); err == nil && i.blobs[d] {
+			continue
+		}
+		rest = append(rest, l)
+	}
+	return rest, nil
+}
+
+type knownIndex struct {
+	index v1.ImageIndex
+	blobs map[v1.Hash]bool
+}
+
+func (i knownIndex) MediaType() (types.MediaType, error)       { return i.index.MediaType() }
+func (i knownIndex) Digest() (v1.Hash, error)                  { return i.index.Digest() }
+func (i knownIndex) Size() (int64, error)                      { return i.index.Size() }
+func (i knownIndex) IndexManifest() (*v1.IndexManifest, error) { return i.index.IndexManifest() }
+func (i knownIndex) RawManifest() ([]byte, error)              { return i.index.RawManifest() }
+
+func (i knownIndex) Image(h v1.Hash) (v1.Image, error) {
+	img, err := i.index.Image(h)
+	if err != nil {
+		return nil, err
+	}
+	return knownImage{img, i.blobs}, nil
+}
+
+func (i knownIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
+	idx, err := i.index.ImageIndex(h)
+	if err != nil {
+		return nil, err
+	}
+	return knownIndex{idx, i.blobs}, nil
+}

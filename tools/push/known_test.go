@@ -1,0 +1,173 @@
+package push
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// requestLog is a registry that records each request as "METHOD path".
+type requestLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (r *requestLog) serve(t *testing.T) string {
+	t.Helper()
+	next := registry.New()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		r.lines = append(r.lines, req.Method+" "+req.URL.Path+"?"+req.URL.RawQuery)
+		r.mu.Unlock()
+		if d := req.URL.Query().Get("mount"); req.Method == http.MethodPost && d != "" {
+			// go-containerregistry's registry keeps blobs across
+			// repositories and never mounts: answer as distribution does.
+			head := httptest.NewRecorder()
+			next.ServeHTTP(head, httptest.NewRequest(http.MethodHead, "/v2/"+req.URL.Query().Get("from")+"/blobs/"+d, nil))
+			if head.Code == http.StatusOK {
+				w.Header().Set("Location", strings.TrimSuffix(req.URL.Path, "uploads/")+d)
+				w.WriteHeader(http.StatusCreated)
+				return
+			}
+		}
+		next.ServeHTTP(w, req)
+	}))
+	t.Cleanup(s.Close)
+	return strings.TrimPrefix(s.URL, "http://")
+}
+
+// take returns the requests so far that contain all of parts, and forgets all.
+func (r *requestLog) take(parts ...string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, l := range r.lines {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(l, p)
+		}
+		if all {
+			out = append(out, l)
+		}
+	}
+	r.lines = nil
+	return out
+}
+
+func blobHeads(log *requestLog) []string { return log.take("HEAD ", "/blobs/sha256:") }
+
+// A push to a tag that names an earlier image asks only about the blobs
+// that image did not have.
+func TestRepushAsksOnlyAboutNewBlobs(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	var log requestLog
+	host := log.serve(t)
+	target := Target{Registry: host, Repository: "a/b", Tags: []string{"latest"}}
+	first, _ := random.Image(256, 3)
+	p, _ := New(context.Background(), nil, nil)
+	if _, err := p.Push(first, target); err != nil {
+		t.Fatal(err)
+	}
+	log.take()
+
+	extra, _ := random.Layer(256, "")
+	second, _ := mutate.AppendLayers(first, extra)
+	p2, _ := New(context.Background(), nil, nil)
+	if _, err := p2.Push(second, target); err != nil {
+		t.Fatal(err)
+	}
+	heads := blobHeads(&log)
+	newLayer, _ := extra.Digest()
+	newConfig, _ := second.ConfigName()
+	if len(heads) != 2 || !strings.Contains(strings.Join(heads, " "), newLayer.String()) || !strings.Contains(strings.Join(heads, " "), newConfig.String()) {
+		t.Errorf("HEADs of blobs = %v, want only the new layer %s and config %s", heads, newLayer, newConfig)
+	}
+	if p2.Stats.Known != 3 || p2.Stats.Uploaded != 2 {
+		t.Errorf("stats: %s; want 3 blobs known from the tag, 2 uploaded", p2.Stats.String())
+	}
+	if err := validateRemote(host + "/a/b:latest"); err != nil {
+		t.Error(err)
+	}
+
+	// The same image again: one read of the tag, nothing written.
+	p3, _ := New(context.Background(), nil, nil)
+	if _, err := p3.Push(second, target); err != nil {
+		t.Fatal(err)
+	}
+	if writes := log.take("P"); len(writes) != 0 { // POST, PUT, PATCH
+		t.Errorf("an unchanged push wrote %v", writes)
+	}
+}
+
+// A blob that a push of the same run put in another repository is mounted
+// with no HEAD before.
+func TestMountWithoutAsking(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	var log requestLog
+	host := log.serve(t)
+	img, _ := random.Image(256, 3)
+	p, _ := New(context.Background(), nil, nil)
+	if _, err := p.Push(img, Target{Registry: host, Repository: "one"}); err != nil {
+		t.Fatal(err)
+	}
+	log.take()
+	layers, _ := img.Layers()
+	var mountable []v1.Layer
+	for _, l := range layers {
+		d, _ := l.Digest()
+		ref, ok := p.Mounts.Where(d.String())
+		if !ok {
+			t.Fatalf("Mounts does not know layer %s", d)
+		}
+		mountable = append(mountable, &remote.MountableLayer{Layer: l, Reference: ref})
+	}
+	again, _ := mutate.AppendLayers(empty.Image, mountable...)
+	if _, err := p.Push(again, Target{Registry: host, Repository: "two", Tags: []string{"v1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if heads := blobHeads(&log); len(heads) != 1 { // the config only
+		t.Errorf("HEADs of blobs = %v, want the config's only", heads)
+	}
+	if p.Stats.Mounted != 3 {
+		t.Errorf("stats: %s; want 3 mounted", p.Stats.String())
+	}
+	if err := validateRemote(host + "/two:v1"); err != nil {
+		t.Error(err)
+	}
+}
+
+// validateRemote reads every blob of the image at ref back.
+func validateRemote(ref string) error {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return err
+	}
+	img, err := remote.Image(r)
+	if err != nil {
+		return err
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	for _, l := range layers {
+		rc, err := l.Compressed()
+		if err != nil {
+			return err
+		}
+		rc.Close()
+	}
+	_, err = img.RawConfigFile()
+	return err
+}
