@@ -61,6 +61,19 @@ traffic() {
   curl -s "http://$1/_stats" | jq -r '[([.[] | .requests] | add // 0), (([.[] | .request_bytes] | add // 0) / 1048576 * 100 | round / 100)] | "\(.[0]) requests, \(.[1]) MiB up"'
   curl -s -X POST "http://$1/_reset" >/dev/null
 }
+up_bytes() { curl -s "http://$1/_stats" | jq '[.[] | .request_bytes] | add // 0'; }
+# needed_bytes: what a push after the change cannot avoid sending, from
+# Bazel's outputs: the changed layer (each distinct digest once), and every
+# index, manifest and config (the images' per-platform configurations).
+needed_bytes() {
+  local layer docs
+  layer=$(find bazel-out/*-ST-*/bin -name base_3.layer.json -exec jq -r '"\(.digest) \(.size)"' {} + | sort -u | awk '{n += $2} END {print n + 0}')
+  docs=$({
+    find bazel-out/*-ST-*/bin/apps -name 'img_*.manifest.json' -o -name 'img_*.config.json'
+    ls bazel-bin/apps/idx_*.index.json
+  } | xargs stat -L -c %s | awk '{n += $1} END {print n + 0}')
+  echo $((layer + docs))
+}
 by_method() { curl -s "http://$1/_stats" | jq -r 'to_entries | map("\(.key) \(.value.requests)") | join(", ")'; }
 
 say "writing the workspace: $images images, 10 shared layers of $base_kib KiB"
@@ -122,7 +135,8 @@ echo "shared v2" >data/shared.txt
 bazel build //apps:deploy >/dev/null 2>&1
 t=$(now)
 bazel run //apps:deploy -- --registry "$OURS" >"$work/deploy2.log" 2>&1
-ours_re=$(since "$t") ours_re_traffic="$(by_method "$OURS"); $(traffic "$OURS")"
+ours_re=$(since "$t") ours_re_sent=$(up_bytes "$OURS") needed=$(needed_bytes)
+ours_re_traffic="$(by_method "$OURS"); $(traffic "$OURS"); $(awk -v a="$ours_re_sent" -v b="$needed" 'BEGIN {printf "%.2fx", a / b}') the changed layer, configs and manifests ($(awk -v b="$needed" 'BEGIN {printf "%.2f", b / 1048576}') MiB)"
 layouts
 t=$(now)
 crane_loop
@@ -163,7 +177,7 @@ loads() {
   local t i ours_ctd ctr ours_docker docker_load
   archives
   t=$(now)
-  bazel run //apps:load_all -- --address "$ctd_img" >"$work/load_$1.log" 2>&1
+  bazel run //apps:load_all -- --address "$ctd_img" >"$work/load_${1// /_}.log" 2>&1
   ours_ctd=$(since "$t")
   t=$(now)
   for i in $(seq 0 $((loads - 1))); do
@@ -171,7 +185,7 @@ loads() {
   done
   ctr=$(since "$t")
   t=$(now)
-  DOCKER_HOST=$dk_img bazel run //apps:load_all -- --daemon docker >"$work/dload_$1.log" 2>&1
+  DOCKER_HOST=$dk_img bazel run //apps:load_all -- --daemon docker >"$work/dload_${1// /_}.log" 2>&1
   ours_docker=$(since "$t")
   t=$(now)
   for i in $(seq 0 $((loads - 1))); do

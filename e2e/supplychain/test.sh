@@ -3,11 +3,12 @@
 # image, pushed with it as artifacts whose subject is the image, and signed
 # at push time in cosign's and notation's formats, on distribution 2.8
 # (which has no referrers API: the sha256-<hex> tag schema). Judged by
-# cosign, notation, pyspdxtools, tar, sha256sum and `go version -m`.
+# cosign, notation, pyspdxtools, jsonschema (against the SPDX 2.3 JSON
+# schema, spdx/), tar, sha256sum and `go version -m`.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
-expect_checks 27
+expect_checks 29
 
 work=$(mktemp -d /tmp/e2e-supplychain.XXXXXX)
 ws=$work/ws
@@ -63,6 +64,12 @@ check "supplychain: the SBOM again, from a clean output tree without caches" \
   sh -c 'bazel clean >/dev/null 2>&1 && bazel build //:sbom --disk_cache= >/dev/null 2>&1'
 check_eq "supplychain: the SBOM is the same bytes (sha256sum)" "$(sha256_of "$work/sbom.first")" "$(sha256_of "$sbom")"
 check "supplychain: pyspdxtools parses and validates the SBOM as SPDX 2.3" pyspdxtools -i "$sbom"
+check "supplychain: the SBOM validates against the SPDX 2.3 JSON schema (/usr/bin/python3 -m jsonschema)" \
+  /usr/bin/python3 -m jsonschema -i "$sbom" spdx/spdx-schema-2.3.json
+# The validator must refuse what the schema forbids: a file without checksums.
+jq 'del(.files[0].checksums)' "$sbom" >"$work/sbom.broken" 2>/dev/null
+check "supplychain: ... and the validator refuses a copy whose first file has no checksums" \
+  sh -c '[ -s "$1" ] && ! /usr/bin/python3 -m jsonschema -i "$1" spdx/spdx-schema-2.3.json >/dev/null 2>&1' _ "$work/sbom.broken"
 bazel build //:image --output_groups=+oci_layout >/dev/null 2>&1
 layout=bazel-bin/image.oci_layout
 files_of_layers() {

@@ -79,6 +79,8 @@ PLAIN_PKGS+=(nodejs:)
 # pyspdxtools (sid's python3-spdx-tools, unpacked with the signers) judges
 # the SBOMs of e2e/supplychain; these are its dependencies bookworm has.
 PLAIN_PKGS+=(python3-click: python3-license-expression: python3-ply: python3-rdflib: python3-semantic-version: python3-uritools: python3-xmltodict: python3-yaml:)
+# And the SPDX 2.3 JSON schema is checked with jsonschema.
+PLAIN_PKGS+=(python3-jsonschema:)
 
 # missing_pkgs NAME:MIN...: print the names that are not installed at MIN or newer.
 # One dpkg-query for all of them keeps the fast path fast.
