@@ -79,10 +79,10 @@ cd "$ws"
 # size field after the status of its access log lines).
 base_bytes() {
   { grep -a -F "GET /v2/bench/bigbase/blobs/$layer" "$reglog" || true; } |
-    sed -n 's/.*" \(200\|206\) \([0-9]*\) .*/\2/p' | awk '{s += $1} END {print s + 0}'
+    sed -n 's/.*" \(200\|206\) \([0-9]*\) .*/\2/p' | awk '{s += $1} END {printf "%.0f\n", s}'
 }
 # local_bytes OUTPUT_BASE: bytes of the base layer's blob in that output base.
-local_bytes() { find "$1" -type f -name "*${layer#sha256:}*" -printf '%s\n' 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
+local_bytes() { find "$1" -type f -name "*${layer#sha256:}*" -printf '%s\n' 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
 mib_of() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1048576}'; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}'; }
