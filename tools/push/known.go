@@ -162,40 +162,22 @@ func (p *Pusher) readPrior(client http.RoundTripper, tag name.Tag, digest string
 // this run put in another repository of the registry; the mounted ones
 // join blobs.
 func (p *Pusher) mountFirst(client http.RoundTripper, repo name.Repository, t remote.Taggable, blobs map[v1.Hash]bool) {
-	type mount struct {
-		digest v1.Hash
-		from   string
-	}
-	var mounts []mount
-	seen := map[v1.Hash]bool{}
-	for _, img := range imagesOf(t) {
-		layers, err := img.Layers()
-		if err != nil {
-			return
-		}
-		for _, l := range layers {
-			ml, ok := l.(*remote.MountableLayer)
-			if !ok || ml.Reference.Context().RegistryStr() != repo.RegistryStr() || ml.Reference.Context() == repo {
-				continue
-			}
-			d, err := l.Digest()
-			if err != nil || seen[d] || blobs[d] {
-				continue
-			}
-			seen[d] = true
-			mounts = append(mounts, mount{d, ml.Reference.Context().RepositoryStr()})
+	var todo []mountable
+	for _, m := range mountablesOf(t, repo) {
+		if !blobs[m.digest] {
+			todo = append(todo, m)
 		}
 	}
-	if len(mounts) == 0 {
+	if len(todo) == 0 {
 		return
 	}
 	c := &http.Client{Transport: client}
 	var mu sync.Mutex
 	var g errgroup.Group
 	g.SetLimit(Jobs * 4)
-	for _, m := range mounts {
+	for _, m := range todo {
 		g.Go(func() error {
-			if mountBlob(p.ctx, c, repo, m.digest, m.from) {
+			if mountBlob(p.ctx, c, repo, m.digest, m.from.RepositoryStr()) {
 				mu.Lock()
 				blobs[m.digest] = true
 				mu.Unlock()
@@ -238,11 +220,18 @@ func mountBlob(ctx context.Context, c *http.Client, repo name.Repository, digest
 	return resp.StatusCode == http.StatusCreated
 }
 
-// mountSources lists the other repositories of repo's registry that t's
-// layers can be mounted from.
-func mountSources(t remote.Taggable, repo name.Repository) []name.Repository {
-	var sources []name.Repository
-	seen := map[string]bool{}
+// mountable is a layer blob of t that another repository of the
+// registry has.
+type mountable struct {
+	digest v1.Hash
+	from   name.Repository
+}
+
+// mountablesOf lists the distinct blobs of t that can be mounted into
+// repo from another repository of its registry.
+func mountablesOf(t remote.Taggable, repo name.Repository) []mountable {
+	var out []mountable
+	seen := map[v1.Hash]bool{}
 	for _, img := range imagesOf(t) {
 		layers, err := img.Layers()
 		if err != nil {
@@ -253,11 +242,27 @@ func mountSources(t remote.Taggable, repo name.Repository) []name.Repository {
 			if !ok {
 				continue
 			}
-			src := ml.Reference.Context()
-			if src.RegistryStr() == repo.RegistryStr() && src != repo && !seen[src.String()] {
-				seen[src.String()] = true
-				sources = append(sources, src)
+			from := ml.Reference.Context()
+			d, err := l.Digest()
+			if err != nil || seen[d] || from.RegistryStr() != repo.RegistryStr() || from == repo {
+				continue
 			}
+			seen[d] = true
+			out = append(out, mountable{d, from})
+		}
+	}
+	return out
+}
+
+// mountSources lists the repositories that t's layers can be mounted
+// into repo from.
+func mountSources(t remote.Taggable, repo name.Repository) []name.Repository {
+	var sources []name.Repository
+	seen := map[name.Repository]bool{}
+	for _, m := range mountablesOf(t, repo) {
+		if !seen[m.from] {
+			seen[m.from] = true
+			sources = append(sources, m.from)
 		}
 	}
 	return sources
