@@ -137,7 +137,9 @@ func (p *Pusher) readPrior(client http.RoundTripper, tag name.Tag, digest string
 		if img, ok := ours[child.Digest]; ok {
 			// The same image: go-containerregistry finds its manifest and
 			// skips it; its blobs are there for the others.
+			mu.Lock()
 			addImageBlobs(img, blobs)
+			mu.Unlock()
 			continue
 		}
 		if read++; read > maxPriorImages {

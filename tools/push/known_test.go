@@ -171,3 +171,63 @@ func validateRemote(ref string) error {
 	_, err = img.RawConfigFile()
 	return err
 }
+
+// An index pushed over an earlier one asks only about what is new in it:
+// its unchanged image is skipped whole, and the blobs of the changed
+// image's predecessor are known.
+func TestRepushOfAnIndex(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	var log requestLog
+	host := log.serve(t)
+	target := Target{Registry: host, Repository: "idx", Tags: []string{"v1"}}
+	same, _ := random.Image(256, 2)
+	old, _ := random.Image(256, 2)
+	first := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: same, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: old, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}})
+	p, _ := New(context.Background(), nil, nil)
+	if _, err := p.Push(first, target); err != nil {
+		t.Fatal(err)
+	}
+	log.take()
+
+	extra, _ := random.Layer(256, "")
+	changed, _ := mutate.AppendLayers(old, extra)
+	second := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: same, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: changed, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}})
+	p2, _ := New(context.Background(), nil, nil)
+	if _, err := p2.Push(second, target); err != nil {
+		t.Fatal(err)
+	}
+	heads := blobHeads(&log)
+	newLayer, _ := extra.Digest()
+	newConfig, _ := changed.ConfigName()
+	all := strings.Join(heads, " ")
+	if len(heads) != 2 || !strings.Contains(all, newLayer.String()) || !strings.Contains(all, newConfig.String()) {
+		t.Errorf("HEADs of blobs = %v, want only the new layer %s and config %s", heads, newLayer, newConfig)
+	}
+	ref, _ := name.ParseReference(host + "/idx:v1")
+	idx, err := remote.Index(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := idx.Digest(); d != mustDigest(t, second) {
+		t.Errorf("the tag names %s, want the new index", d)
+	}
+	for _, img := range []v1.Image{same, changed} {
+		d, _ := img.Digest()
+		if err := validateRemote(host + "/idx@" + d.String()); err != nil {
+			t.Errorf("image %s of the index: %v", d, err)
+		}
+	}
+}
+
+func mustDigest(t *testing.T, idx v1.ImageIndex) v1.Hash {
+	t.Helper()
+	d, err := idx.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
