@@ -9,7 +9,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
-expect_checks 17
+expect_checks 18
 
 images=50
 work=$(mktemp -d /tmp/e2e-fleet.XXXXXX)
@@ -69,8 +69,16 @@ uploads=$(completed "$start")
 check_eq "fleet: it uploaded the changed layer once and the $((2 * images)) new configs, nothing else (registry log)" \
   "$((1 + 2 * images)) 1" "$(awk '{n++; if ($1 > m) m = $1} END {print n + 0, m + 0}' <<<"$uploads")"
 check_eq "fleet: it mounted the changed layer into the other repositories" "$((images - 1))" "$(mounts_since "$start")"
-check_eq "fleet: it asked about no blob that the tags' earlier indexes named: blob HEADs for the changed layer's upload and the new configs only" \
-  "$((1 + 2 * images))" "$(heads_since "$start")"
+check_eq "fleet: it asked about no blob that the tags' earlier indexes named, nor about a new config: one blob HEAD, before the changed layer's upload" \
+  "1" "$(heads_since "$start")"
+# Per image, the least a registry must be told: the tag's GET and a child
+# manifest's, the changed layer's mount, each config's POST and PUT, two
+# manifest PUTs and the index's. The push sends that and at most one more
+# GET per image (its other child manifest), and one ping per run.
+check_eq "fleet: per image, 3 GETs at most, 5 PUTs and 3 POSTs; no other request but the ping and the one upload (registry log)" \
+  "GET<=$((3 * images + 2)) HEAD=1 PATCH=1 POST=$((3 * images)) PUT=$((5 * images + 1))" \
+  "$(tail -n "+$start" "$reglog" | grep -a -o -E '"(GET|HEAD|PATCH|POST|PUT|DELETE) /v2/' | tr -d '"' | awk -v cap=$((3 * images + 2)) '
+    {n[$1]++} END {printf "GET%s HEAD=%d PATCH=%d POST=%d PUT=%d", (n["GET"] <= cap ? "<=" cap : "=" n["GET"]), n["HEAD"], n["PATCH"], n["POST"], n["PUT"]; for (m in n) if (m == "DELETE") printf " DELETE=%d", n[m]}')"
 
 start=$(($(wc -l <"$reglog") + 1))
 check "fleet: the push again, unchanged" bazel run //apps:deploy -- --registry "$REGISTRY"

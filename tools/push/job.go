@@ -146,7 +146,7 @@ func (p *Pusher) run(j Job) (name.Digest, error) {
 			return name.Digest{}, err
 		}
 	}
-	ref, err := p.push(img, j.Target, p.learn(img, j.Target))
+	ref, err := p.Push(img, j.Target)
 	if err != nil {
 		p.Mounts.release(claimed, nil)
 		return ref, err

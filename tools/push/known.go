@@ -9,15 +9,11 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
-
-	"github.com/rules-img/rules_img/tools/auth"
 )
 
 // A push of a fleet spends most of its requests asking the registry about
@@ -26,7 +22,7 @@ import (
 // of a manifest that a tag names, so the blobs of the manifest that the
 // first tag names now are there; and a mount answers 201 whether the blob
 // was mounted or was there already, so a mount needs no HEAD before it.
-// The push then leaves those blobs out of what go-containerregistry walks.
+// The push then leaves those blobs out of what it writes (see write).
 // All of it is an optimization: any failure leaves the blob to the usual
 // path, with its retries and errors.
 
@@ -34,28 +30,23 @@ import (
 type known struct {
 	// tagged: the first tag names this very manifest already.
 	tagged bool
+	// read: the first tag named another manifest, which was read.
+	read bool
 	// blobs the repository has.
 	blobs map[v1.Hash]bool
+	// manifests the repository has: the images of the index read.
+	manifests map[v1.Hash]bool
 }
 
 // maxPriorImages bounds the images of a tagged index that are read.
 const maxPriorImages = 32
 
 // learn reads the manifest that the first tag names and mounts the
-// mountable blobs of t.
-func (p *Pusher) learn(t remote.Taggable, target Target) known {
-	k := known{blobs: map[v1.Hash]bool{}}
-	repo, ref, err := destination(t, target)
-	if err != nil {
-		return k
-	}
-	sources := mountSources(t, repo)
-	client, err := p.repoClient(repo, sources)
-	if err != nil {
-		return k
-	}
+// mountable blobs of t; rt is the push's transport.
+func (p *Pusher) learn(rt http.RoundTripper, repo name.Repository, ref name.Digest, t remote.Taggable, target Target) known {
+	k := known{blobs: map[v1.Hash]bool{}, manifests: map[v1.Hash]bool{}}
 	if len(target.Tags) > 0 {
-		k.tagged = p.readPrior(client, repo.Tag(target.Tags[0]), ref.DigestStr(), t, k.blobs)
+		p.readPrior(rt, repo.Tag(target.Tags[0]), ref.DigestStr(), t, &k)
 		if k.tagged {
 			// Every blob of t is there; other tags need only their PUT.
 			for _, img := range imagesOf(t) {
@@ -65,7 +56,7 @@ func (p *Pusher) learn(t remote.Taggable, target Target) known {
 		}
 		atomic.AddInt64(&p.Stats.Known, int64(countBlobs(t, k.blobs)))
 	}
-	p.mountFirst(client, repo, t, k.blobs)
+	p.mountFirst(rt, repo, t, k.blobs)
 	return k
 }
 
@@ -84,86 +75,83 @@ func countBlobs(t remote.Taggable, blobs map[v1.Hash]bool) int {
 	return n
 }
 
-// repoClient is an authenticated transport for repo that may also read
-// the repositories blobs are mounted from.
-func (p *Pusher) repoClient(repo name.Repository, sources []name.Repository) (http.RoundTripper, error) {
-	authenticator, err := authn.Resolve(p.ctx, auth.Keychain(), repo)
+// readPrior fills k from the manifest that tag names: whether it is
+// digest, and the blobs of it and of its images if it is an index. The
+// images are read one by one, until every layer of t is known.
+func (p *Pusher) readPrior(rt http.RoundTripper, tag name.Tag, digest string, t remote.Taggable, k *known) {
+	reader, err := remote.NewPuller(remote.WithTransport(rt), remote.WithContext(p.ctx))
 	if err != nil {
-		return nil, err
-	}
-	scopes := []string{repo.Scope(transport.PushScope)}
-	for _, s := range sources {
-		scopes = append(scopes, s.Scope(transport.PullScope))
-	}
-	return transport.NewWithContext(p.ctx, repo.Registry, authenticator, transport.NewUserAgent(p.transport, "rules_img"), scopes)
-}
-
-// readPrior adds to blobs those of the manifest that tag names, and of
-// its images if it is an index; it reports whether tag names digest.
-func (p *Pusher) readPrior(client http.RoundTripper, tag name.Tag, digest string, t remote.Taggable, blobs map[v1.Hash]bool) bool {
-	reader, err := remote.NewPuller(remote.WithTransport(client), remote.WithContext(p.ctx))
-	if err != nil {
-		return false
+		return
 	}
 	desc, err := reader.Get(p.ctx, tag)
 	if err != nil {
-		return false // no such tag, or no answer: the push asks as usual
+		return // no such tag, or no answer: the push asks as usual
 	}
 	if desc.Digest.String() == digest {
-		return true
+		k.tagged = true
+		return
 	}
 	if !desc.MediaType.IsIndex() {
-		addManifestBlobs(desc.Manifest, blobs)
-		return false
+		k.read = addManifestBlobs(desc.Manifest, k.blobs)
+		k.manifests[desc.Digest] = k.read
+		return
 	}
 	index, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
 	if err != nil {
-		return false
+		return
 	}
+	k.read = true
 	ours := map[v1.Hash]v1.Image{}
 	for _, img := range imagesOf(t) {
 		if d, err := img.Digest(); err == nil {
 			ours[d] = img
 		}
 	}
-	var mu sync.Mutex
-	g, ctx := errgroup.WithContext(p.ctx)
-	g.SetLimit(Jobs)
-	read := 0
+	var others []v1.Hash
 	for _, child := range index.Manifests {
 		if !child.MediaType.IsImage() {
 			continue
 		}
 		if img, ok := ours[child.Digest]; ok {
-			// The same image: go-containerregistry finds its manifest and
-			// skips it; its blobs are there for the others.
-			mu.Lock()
-			addImageBlobs(img, blobs)
-			mu.Unlock()
+			// The same image: its manifest and blobs are there.
+			k.manifests[child.Digest] = true
+			addImageBlobs(img, k.blobs)
 			continue
 		}
-		if read++; read > maxPriorImages {
+		others = append(others, child.Digest)
+	}
+	for i, d := range others {
+		if i == maxPriorImages || allLayersKnown(t, k.blobs) {
 			break
 		}
-		g.Go(func() error {
-			d, err := reader.Get(ctx, tag.Context().Digest(child.Digest.String()))
-			if err != nil {
-				return nil
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			addManifestBlobs(d.Manifest, blobs)
-			return nil
-		})
+		got, err := reader.Get(p.ctx, tag.Context().Digest(d.String()))
+		if err != nil {
+			continue
+		}
+		addManifestBlobs(got.Manifest, k.blobs)
 	}
-	_ = g.Wait()
-	return false
+}
+
+// allLayersKnown reports whether blobs has every distributable layer of t.
+func allLayersKnown(t remote.Taggable, blobs map[v1.Hash]bool) bool {
+	for _, img := range imagesOf(t) {
+		m, err := img.Manifest()
+		if err != nil {
+			return false
+		}
+		for _, l := range m.Layers {
+			if l.MediaType.IsDistributable() && !blobs[l.Digest] {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // mountFirst mounts, without asking first, each layer of t that a push of
 // this run put in another repository of the registry; the mounted ones
 // join blobs.
-func (p *Pusher) mountFirst(client http.RoundTripper, repo name.Repository, t remote.Taggable, blobs map[v1.Hash]bool) {
+func (p *Pusher) mountFirst(rt http.RoundTripper, repo name.Repository, t remote.Taggable, blobs map[v1.Hash]bool) {
 	var todo []mountable
 	for _, m := range mountablesOf(t, repo) {
 		if !blobs[m.digest] {
@@ -173,7 +161,7 @@ func (p *Pusher) mountFirst(client http.RoundTripper, repo name.Repository, t re
 	if len(todo) == 0 {
 		return
 	}
-	c := &http.Client{Transport: client}
+	c := &http.Client{Transport: rt}
 	var mu sync.Mutex
 	var g errgroup.Group
 	g.SetLimit(Jobs * 4)
@@ -270,10 +258,11 @@ func mountSources(t remote.Taggable, repo name.Repository) []name.Repository {
 	return sources
 }
 
-func addManifestBlobs(raw []byte, blobs map[v1.Hash]bool) {
+// addManifestBlobs adds the blobs of manifest raw; false if it is none.
+func addManifestBlobs(raw []byte, blobs map[v1.Hash]bool) bool {
 	m, err := v1.ParseManifest(bytes.NewReader(raw))
-	if err != nil {
-		return
+	if err != nil || m.Config.Digest.Hex == "" {
+		return false
 	}
 	blobs[m.Config.Digest] = true
 	for _, l := range m.Layers {
@@ -281,6 +270,7 @@ func addManifestBlobs(raw []byte, blobs map[v1.Hash]bool) {
 			blobs[l.Digest] = true
 		}
 	}
+	return true
 }
 
 func addImageBlobs(img v1.Image, blobs map[v1.Hash]bool) {

@@ -20,6 +20,15 @@ func (p *Pusher) PutManifests(t remote.Taggable, target Target) (name.Digest, er
 		return ref, err
 	}
 	src := registry.Source{Registry: target.Registry, Repository: target.Repository}
+	rt, err := p.transportFor(repo, nil)
+	if err != nil {
+		return ref, explain(src, ref.DigestStr(), err)
+	}
+	w, done, err := p.writer(rt)
+	if err != nil {
+		return ref, err
+	}
+	defer done()
 	if idx, ok := t.(v1.ImageIndex); ok {
 		m, err := idx.IndexManifest()
 		if err != nil {
@@ -30,16 +39,16 @@ func (p *Pusher) PutManifests(t remote.Taggable, target Target) (name.Digest, er
 			if err != nil {
 				return ref, fmt.Errorf("manifest %s of the index: %w", d.Digest, err)
 			}
-			if err := remote.Put(repo.Digest(d.Digest.String()), img, p.opts...); err != nil {
+			if err := w.Put(p.ctx, repo.Digest(d.Digest.String()), img); err != nil {
 				return ref, explain(src, d.Digest.String(), err)
 			}
 		}
 	}
-	if err := remote.Put(ref, t, p.opts...); err != nil {
+	if err := w.Put(p.ctx, ref, t); err != nil {
 		return ref, explain(src, ref.DigestStr(), err)
 	}
 	for _, tag := range target.Tags {
-		if err := remote.Put(repo.Tag(tag), t, p.opts...); err != nil {
+		if err := w.Put(p.ctx, repo.Tag(tag), t); err != nil {
 			return ref, explain(src, tag, err)
 		}
 	}

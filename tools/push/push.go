@@ -12,12 +12,14 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/rules-img/rules_img/tools/auth"
 	"github.com/rules-img/rules_img/tools/cas"
@@ -55,7 +57,6 @@ func (t Target) Validate() error {
 type Pusher struct {
 	ctx    context.Context
 	opts   []remote.Option
-	pusher *remote.Pusher
 	prober *remote.Puller // HEADs of the lazy strategy's check
 	Stats  Stats
 	// Mounts records where each pushed blob now is, for later pushes.
@@ -64,6 +65,14 @@ type Pusher struct {
 	Meter deploy.Meter
 	// transport counts the requests and writes the log lines.
 	transport *countingTransport
+	// base is transport with retries and the user agent, under the
+	// authentication of transportFor.
+	base http.RoundTripper
+	// shared holds, by registry, the transport for all its repositories.
+	shared   map[string]*sharedTransport
+	sharedMu sync.Mutex
+	// progress sums the writers' updates; nil without a terminal.
+	progress *progressSum
 }
 
 // Jobs bounds the number of blobs uploaded at once.
@@ -72,30 +81,30 @@ const Jobs = 4
 // New returns a Pusher; log, if not nil, receives one line per blob, and
 // updates, if not nil, the bytes done so far.
 func New(ctx context.Context, log func(string), updates chan<- v1.Update) (*Pusher, error) {
-	p := &Pusher{ctx: ctx, Mounts: NewMounts()}
-	p.transport = &countingTransport{next: http.DefaultTransport, stats: &p.Stats, log: log}
+	p := &Pusher{ctx: ctx, Mounts: NewMounts(), shared: map[string]*sharedTransport{}}
+	p.transport = &countingTransport{next: remote.DefaultTransport, stats: &p.Stats, log: log}
+	// More patient than the default (3 tries): a fault fails the whole
+	// attempt of a blob (HEAD, POST, PATCH, PUT), so allow 20 attempts,
+	// about 30 s in all. (No Cap: reaching it would end the retries.)
+	backoff := remote.Backoff{Duration: 50 * time.Millisecond, Factor: 1.3, Jitter: 0.2, Steps: 20}
+	p.base = transport.NewUserAgent(transport.NewRetry(p.transport,
+		transport.WithRetryBackoff(backoff),
+		transport.WithRetryPredicate(retryable),
+		transport.WithRetryStatusCodes(retryStatusCodes...)), "rules_img")
 	p.opts = []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(auth.Keychain()),
 		remote.WithUserAgent("rules_img"),
 		remote.WithJobs(Jobs),
 		remote.WithTransport(p.transport),
-		// More patient than the default (3 tries): a fault fails the whole
-		// attempt of a blob (HEAD, POST, PATCH, PUT), so allow 20 attempts,
-		// about 30 s in all. (No Cap: reaching it would end the retries.)
-		remote.WithRetryBackoff(remote.Backoff{Duration: 50 * time.Millisecond, Factor: 1.3, Jitter: 0.2, Steps: 20}),
+		remote.WithRetryBackoff(backoff),
 	}
-	writeOpts := p.opts
 	if updates != nil {
-		writeOpts = append(append([]remote.Option{}, p.opts...), remote.WithProgress(updates))
+		p.progress = &progressSum{out: updates}
 	}
-	pusher, err := remote.NewPusher(writeOpts...)
-	if err != nil {
-		return nil, err
-	}
-	p.pusher = pusher
 	// The lazy strategy's HEADs: the same retries, keychain and jobs, but
 	// not counted, as they are no part of the push.
+	var err error
 	p.prober, err = remote.NewPuller(append(append([]remote.Option{}, p.opts...), remote.WithTransport(http.DefaultTransport))...)
 	if err != nil {
 		return nil, err
@@ -111,28 +120,34 @@ func (p *Pusher) RemoteOptions() []remote.Option { return p.opts }
 // its digest when it has none), then writes the other tags; no tag ever
 // names an image that is not whole.
 func (p *Pusher) Push(t remote.Taggable, target Target) (name.Digest, error) {
-	return p.push(t, target, p.learn(t, target))
-}
-
-func (p *Pusher) push(t remote.Taggable, target Target, k known) (name.Digest, error) {
 	repo, ref, err := destination(t, target)
 	if err != nil {
 		return ref, err
 	}
 	src := registry.Source{Registry: target.Registry, Repository: target.Repository}
 	p.skipForeign(t)
+	rt, err := p.transportFor(repo, mountSources(t, repo))
+	if err != nil {
+		return ref, explain(src, ref.DigestStr(), err)
+	}
+	w, done, err := p.writer(rt)
+	if err != nil {
+		return ref, err
+	}
+	defer done()
+	k := p.learn(rt, repo, ref, t, target)
 	first, rest := name.Reference(ref), target.Tags
 	if len(rest) > 0 {
 		first, rest = repo.Tag(rest[0]), rest[1:]
 	}
-	pushed := withKnown(t, k.blobs)
 	if !k.tagged {
-		if err := p.pusher.Push(p.ctx, first, pushed); err != nil {
+		if err := p.write(w, rt, first, t, k); err != nil {
 			return ref, explain(src, first.Identifier(), err)
 		}
 	}
+	// t is whole in the registry now: each other tag is one PUT.
 	for _, tag := range rest {
-		if err := p.pusher.Push(p.ctx, repo.Tag(tag), pushed); err != nil {
+		if err := w.Put(p.ctx, repo.Tag(tag), t); err != nil {
 			return ref, explain(src, tag, err)
 		}
 	}
