@@ -3,7 +3,9 @@ package push
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"sync"
@@ -12,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
 )
@@ -30,7 +33,8 @@ import (
 type known struct {
 	// tagged: the first tag names this very manifest already.
 	tagged bool
-	// read: the first tag named another manifest, which was read.
+	// read: the push knows what the first tag named: another manifest,
+	// which was read, or nothing (the registry answered 404).
 	read bool
 	// blobs the repository has.
 	blobs map[v1.Hash]bool
@@ -77,7 +81,9 @@ func countBlobs(t remote.Taggable, blobs map[v1.Hash]bool) int {
 
 // readPrior fills k from the manifest that tag names: whether it is
 // digest, and the blobs of it and of its images if it is an index. The
-// images are read one by one, until every layer of t is known.
+// images are read one by one while two or more layers of t are unknown:
+// a read saves at most one HEAD per unknown layer, so with one left it
+// cannot save more than the request it costs.
 func (p *Pusher) readPrior(rt http.RoundTripper, tag name.Tag, digest string, t remote.Taggable, k *known) {
 	reader, err := remote.NewPuller(remote.WithTransport(rt), remote.WithContext(p.ctx))
 	if err != nil {
@@ -85,7 +91,11 @@ func (p *Pusher) readPrior(rt http.RoundTripper, tag name.Tag, digest string, t 
 	}
 	desc, err := reader.Get(p.ctx, tag)
 	if err != nil {
-		return // no such tag, or no answer: the push asks as usual
+		// No such tag: nothing is known, and that is known. Any other
+		// failure: the push asks as usual.
+		var terr *transport.Error
+		k.read = errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
+		return
 	}
 	if desc.Digest.String() == digest {
 		k.tagged = true
@@ -121,7 +131,7 @@ func (p *Pusher) readPrior(rt http.RoundTripper, tag name.Tag, digest string, t 
 		others = append(others, child.Digest)
 	}
 	for i, d := range others {
-		if i == maxPriorImages || allLayersKnown(t, k.blobs) {
+		if i == maxPriorImages || unknownLayers(t, k.blobs) < 2 {
 			break
 		}
 		got, err := reader.Get(p.ctx, tag.Context().Digest(d.String()))
@@ -132,20 +142,22 @@ func (p *Pusher) readPrior(rt http.RoundTripper, tag name.Tag, digest string, t 
 	}
 }
 
-// allLayersKnown reports whether blobs has every distributable layer of t.
-func allLayersKnown(t remote.Taggable, blobs map[v1.Hash]bool) bool {
+// unknownLayers counts the distinct distributable layers of t that blobs
+// lacks; a manifest that cannot be read counts as many.
+func unknownLayers(t remote.Taggable, blobs map[v1.Hash]bool) int {
+	unknown := map[v1.Hash]bool{}
 	for _, img := range imagesOf(t) {
 		m, err := img.Manifest()
 		if err != nil {
-			return false
+			return math.MaxInt
 		}
 		for _, l := range m.Layers {
 			if l.MediaType.IsDistributable() && !blobs[l.Digest] {
-				return false
+				unknown[l.Digest] = true
 			}
 		}
 	}
-	return true
+	return len(unknown)
 }
 
 // mountFirst mounts, without asking first, each layer of t that a push of

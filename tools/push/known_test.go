@@ -2,6 +2,7 @@ package push
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -130,7 +131,7 @@ func TestRepushAsksOnlyAboutNewBlobs(t *testing.T) {
 }
 
 // A blob that a push of the same run put in another repository is mounted
-// with no HEAD before.
+// with no HEAD before; a push to a tag the repository lacks asks nothing.
 func TestMountWithoutAsking(t *testing.T) {
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	var log requestLog
@@ -155,8 +156,10 @@ func TestMountWithoutAsking(t *testing.T) {
 	if _, err := p.Push(again, Target{Registry: host, Repository: "two", Tags: []string{"v1"}}); err != nil {
 		t.Fatal(err)
 	}
-	if heads := blobHeads(&log); len(heads) != 1 { // the config only
-		t.Errorf("HEADs of blobs = %v, want the config's only", heads)
+	// The tag was new (404): the config and manifest are not asked about
+	// either.
+	if heads := log.take("HEAD "); len(heads) != 0 {
+		t.Errorf("HEADs = %v, want none", heads)
 	}
 	if p.Stats.Mounted != 3 {
 		t.Errorf("stats: %s; want 3 mounted", p.Stats.String())
@@ -244,4 +247,73 @@ func mustDigest(t *testing.T, idx v1.ImageIndex) v1.Hash {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// Of the earlier index's images, the push reads only as many as can save
+// requests: once one layer alone is unknown, a read would cost as much as
+// the HEAD it could spare.
+func TestRepushReadsOnlyTheChildrenItNeeds(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	var log requestLog
+	host := log.serve(t)
+	target := Target{Registry: host, Repository: "two", Tags: []string{"v1"}}
+	base, _ := random.Image(256, 3)
+	platforms := []string{"amd64", "arm64"}
+	index := func(extra v1.Layer) v1.ImageIndex {
+		var adds []mutate.IndexAddendum
+		for _, arch := range platforms {
+			img, _ := mutate.AppendLayers(base, extra)
+			img, _ = mutate.Config(img, v1.Config{Env: []string{"ARCH=" + arch}})
+			adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
+		}
+		return mutate.AppendManifests(empty.Index, adds...)
+	}
+	app1, _ := random.Layer(256, "")
+	p, _ := New(context.Background(), nil, nil)
+	if _, err := p.Push(index(app1), target); err != nil {
+		t.Fatal(err)
+	}
+	log.take()
+
+	app2, _ := random.Layer(256, "")
+	second := index(app2)
+	p2, _ := New(context.Background(), nil, nil)
+	if _, err := p2.Push(second, target); err != nil {
+		t.Fatal(err)
+	}
+	log.mu.Lock()
+	all := append([]string(nil), log.lines...)
+	log.mu.Unlock()
+	if gets := log.take("GET ", "/manifests/sha256:"); len(gets) != 1 {
+		t.Errorf("GETs of the earlier images = %v, want one; all requests: %v", gets, all)
+	}
+	if err := validateRemoteIndex(host+"/two:v1", 2); err != nil {
+		t.Error(err)
+	}
+}
+
+// validateRemoteIndex reads every image of the index at ref back, and
+// checks it has n.
+func validateRemoteIndex(ref string, n int) error {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return err
+	}
+	idx, err := remote.Index(r)
+	if err != nil {
+		return err
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return err
+	}
+	if len(m.Manifests) != n {
+		return fmt.Errorf("%s has %d images, want %d", ref, len(m.Manifests), n)
+	}
+	for _, d := range m.Manifests {
+		if err := validateRemote(r.Context().Digest(d.Digest.String()).String()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
