@@ -74,6 +74,10 @@ needed_bytes() {
   } | xargs stat -L -c %s | awk '{n += $1} END {print n + 0}')
   echo $((layer + docs))
 }
+# registry_cpu: the registry's CPU seconds so far (user and system), which
+# bound what any client can get out of it on this machine.
+registry_cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$(cat "$work/run/registry.pid")/stat"; }
+cpu_since() { awk -v a="$1" -v b="$(registry_cpu)" 'BEGIN {printf "registry CPU %.1f s", b - a}'; }
 by_method() { curl -s "http://$1/_stats" | jq -r 'to_entries | map("\(.key) \(.value.requests)") | join(", ")'; }
 
 say "writing the workspace: $images images, 10 shared layers of $base_kib KiB"
@@ -85,8 +89,13 @@ cd "$ws"
 bazel build --nobuild //:base >"$work/fetch.log" 2>&1
 bazel shutdown >/dev/null 2>&1 || true
 t=$(now)
-bazel build --nobuild //apps:deploy --starlark_cpu_profile="$work/starlark.prof" >"$work/analysis.log" 2>&1
+bazel build --nobuild //apps:deploy --starlark_cpu_profile="$work/starlark.prof" --profile="$work/analysis.json" >"$work/analysis.log" 2>&1
 analysis=$(since "$t")
+# Where the fresh server's time went, by Bazel's own phases: the JVM's
+# start and module resolution, then loading and analysis.
+phases=$(bazel analyze-profile "$work/analysis.json" 2>/dev/null |
+  sed -n -E 's/^Total (launch|init|target pattern evaluation|interleaved loading-and-analysis) phase time +([0-9.]+) s.*/\1 \2 s/p' |
+  sed 's/interleaved loading-and-analysis/loading and analysis/' | paste -sd, - | sed 's/,/, /g')
 # Again in the warm server, after a BUILD edit: what each edit costs.
 echo "# edited" >>apps/BUILD.bazel
 t=$(now)
@@ -95,7 +104,7 @@ analysis_warm=$(since "$t")
 heap=$(bazel info used-heap-size-after-gc 2>/dev/null)
 starlark=$(go tool pprof -top "$work/starlark.prof" 2>/dev/null | awk '/^Duration|Showing nodes/ {print}' | sed -n 's/.*Total samples = \([^ ]*\).*/\1/p; s/.* of \([0-9.]*[a-z]*\) total.*/\1/p' | head -1)
 targets=$(bazel query 'deps(//apps:deploy) intersect //...' 2>/dev/null | wc -l)
-row "analysis of $targets targets | ${analysis} s fresh server (repositories fetched), ${analysis_warm} s after a BUILD edit | heap after GC ${heap}; Starlark CPU ${starlark:-?} |"
+row "analysis of $targets targets | ${analysis} s fresh server (repositories fetched; ${phases:-phases ?}), ${analysis_warm} s after a BUILD edit | heap after GC ${heap}; Starlark CPU ${starlark:-?} |"
 go tool pprof -top -nodecount=8 "$work/starlark.prof" 2>/dev/null | sed -n '/flat%/,$p' | head -9 >"$work/starlark.top" || true
 
 # ---- Builds.
@@ -121,26 +130,26 @@ crane_loop() {
 }
 traffic "$OURS" >/dev/null
 traffic "$CRANE" >/dev/null
-t=$(now)
+t=$(now) c=$(registry_cpu)
 bazel run //apps:deploy -- --registry "$OURS" >"$work/deploy.log" 2>&1
-ours_cold=$(since "$t") ours_cold_traffic="$(by_method "$OURS"); $(traffic "$OURS")"
+ours_cold=$(since "$t") ours_cold_traffic="$(by_method "$OURS"); $(traffic "$OURS"); $(cpu_since "$c")"
 layouts
-t=$(now)
+t=$(now) c=$(registry_cpu)
 crane_loop
-crane_cold=$(since "$t") crane_cold_traffic="$(by_method "$CRANE"); $(traffic "$CRANE")"
+crane_cold=$(since "$t") crane_cold_traffic="$(by_method "$CRANE"); $(traffic "$CRANE"); $(cpu_since "$c")"
 row "push cold: multi_deploy of $images | $ours_cold s | $ours_cold_traffic | $(awk -v a="$crane_cold" -v b="$ours_cold" 'BEGIN {printf "%.1fx the crane loop", a / b}') |"
 row "push cold: crane push --index in a loop | $crane_cold s | $crane_cold_traffic | baseline |"
 
 echo "shared v2" >data/shared.txt
 bazel build //apps:deploy >/dev/null 2>&1
-t=$(now)
+t=$(now) c=$(registry_cpu)
 bazel run //apps:deploy -- --registry "$OURS" >"$work/deploy2.log" 2>&1
-ours_re=$(since "$t") ours_re_sent=$(up_bytes "$OURS") needed=$(needed_bytes)
-ours_re_traffic="$(by_method "$OURS"); $(traffic "$OURS"); $(awk -v a="$ours_re_sent" -v b="$needed" 'BEGIN {printf "%.2fx", a / b}') the changed layer, configs and manifests ($(awk -v b="$needed" 'BEGIN {printf "%.2f", b / 1048576}') MiB)"
+ours_re=$(since "$t") ours_re_cpu=$(cpu_since "$c") ours_re_sent=$(up_bytes "$OURS") needed=$(needed_bytes)
+ours_re_traffic="$(by_method "$OURS"); $(traffic "$OURS"); $ours_re_cpu; $(awk -v a="$ours_re_sent" -v b="$needed" 'BEGIN {printf "%.2fx", a / b}') the changed layer, configs and manifests ($(awk -v b="$needed" 'BEGIN {printf "%.2f", b / 1048576}') MiB)"
 layouts
-t=$(now)
+t=$(now) c=$(registry_cpu)
 crane_loop
-crane_re=$(since "$t") crane_re_traffic="$(by_method "$CRANE"); $(traffic "$CRANE")"
+crane_re=$(since "$t") crane_re_traffic="$(by_method "$CRANE"); $(traffic "$CRANE"); $(cpu_since "$c")"
 row "push after the change: multi_deploy | $ours_re s | $ours_re_traffic | $(awk -v a="$crane_re" -v b="$ours_re" 'BEGIN {printf "%.1fx the crane loop", a / b}') |"
 row "push after the change: crane loop | $crane_re s | $crane_re_traffic | baseline |"
 

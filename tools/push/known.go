@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"net/http"
 	"net/url"
@@ -195,21 +194,10 @@ func (p *Pusher) mountFirst(rt http.RoundTripper, repo name.Repository, t remote
 // is in repo now. A registry that opened an upload instead has it
 // cancelled.
 func mountBlob(ctx context.Context, c *http.Client, repo name.Repository, digest v1.Hash, from string) bool {
-	u := url.URL{
-		Scheme:   repo.Scheme(),
-		Host:     repo.RegistryStr(),
-		Path:     fmt.Sprintf("/v2/%s/blobs/uploads/", repo.RepositoryStr()),
-		RawQuery: url.Values{"mount": {digest.String()}, "from": {from}}.Encode(),
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
+	resp, err := startUpload(ctx, c, repo, url.Values{"mount": {digest.String()}, "from": {from}})
 	if err != nil {
 		return false
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
 	if resp.StatusCode == http.StatusAccepted {
 		if loc, err := resp.Location(); err == nil {
 			if del, err := http.NewRequestWithContext(ctx, http.MethodDelete, loc.String(), nil); err == nil {

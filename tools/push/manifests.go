@@ -20,13 +20,9 @@ func (p *Pusher) PutManifests(t remote.Taggable, target Target) (name.Digest, er
 		return ref, err
 	}
 	src := registry.Source{Registry: target.Registry, Repository: target.Repository}
-	rt, err := p.transportFor(repo, nil)
+	_, w, done, err := p.connect(repo, nil)
 	if err != nil {
 		return ref, explain(src, ref.DigestStr(), err)
-	}
-	w, done, err := p.writer(rt)
-	if err != nil {
-		return ref, err
 	}
 	defer done()
 	if idx, ok := t.(v1.ImageIndex); ok {

@@ -126,13 +126,9 @@ func (p *Pusher) Push(t remote.Taggable, target Target) (name.Digest, error) {
 	}
 	src := registry.Source{Registry: target.Registry, Repository: target.Repository}
 	p.skipForeign(t)
-	rt, err := p.transportFor(repo, mountSources(t, repo))
+	rt, w, done, err := p.connect(repo, mountSources(t, repo))
 	if err != nil {
 		return ref, explain(src, ref.DigestStr(), err)
-	}
-	w, done, err := p.writer(rt)
-	if err != nil {
-		return ref, err
 	}
 	defer done()
 	k := p.learn(rt, repo, ref, t, target)

@@ -94,8 +94,20 @@ func (p *Pusher) transportFor(repo name.Repository, sources []name.Repository) (
 	return transport.NewWithContext(p.ctx, repo.Registry, authenticator, p.base, scopes)
 }
 
-// writer is a go-containerregistry pusher over rt (from transportFor),
-// whose progress joins the run's; done ends it.
+// connect returns repo's transport (see transportFor) and a
+// go-containerregistry pusher over it, whose progress joins the run's;
+// done ends the pusher.
+func (p *Pusher) connect(repo name.Repository, sources []name.Repository) (rt http.RoundTripper, w *remote.Pusher, done func(), err error) {
+	rt, err = p.transportFor(repo, sources)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	w, done, err = p.writer(rt)
+	return rt, w, done, err
+}
+
+// writer is a go-containerregistry pusher over rt, whose progress joins
+// the run's; done ends it.
 func (p *Pusher) writer(rt http.RoundTripper) (w *remote.Pusher, done func(), err error) {
 	opts := append(append([]remote.Option{}, p.opts...), remote.WithTransport(rt))
 	done = func() {}

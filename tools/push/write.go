@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -108,16 +109,10 @@ func (p *Pusher) writeImage(ctx context.Context, w *remote.Pusher, c *http.Clien
 // putBlob uploads a small blob in one POST and one PUT (the distribution
 // spec's monolithic upload) and reports whether the registry took it.
 func putBlob(ctx context.Context, c *http.Client, repo name.Repository, digest v1.Hash, data []byte) bool {
-	start := fmt.Sprintf("%s://%s/v2/%s/blobs/uploads/", repo.Scheme(), repo.RegistryStr(), repo.RepositoryStr())
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, start, nil)
+	resp, err := startUpload(ctx, c, repo, nil)
 	if err != nil {
 		return false
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
 	if resp.StatusCode != http.StatusAccepted {
 		return false
 	}
@@ -140,6 +135,27 @@ func putBlob(ctx context.Context, c *http.Client, repo name.Repository, digest v
 	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusCreated
+}
+
+// startUpload POSTs to repo's uploads endpoint with query; the answer's
+// body is closed.
+func startUpload(ctx context.Context, c *http.Client, repo name.Repository, query url.Values) (*http.Response, error) {
+	u := url.URL{
+		Scheme:   repo.Scheme(),
+		Host:     repo.RegistryStr(),
+		Path:     fmt.Sprintf("/v2/%s/blobs/uploads/", repo.RepositoryStr()),
+		RawQuery: query.Encode(),
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	return resp, nil
 }
 
 // hasNestedIndex reports whether t is an index with an index in it.
