@@ -105,6 +105,33 @@ heap=$(bazel info used-heap-size-after-gc 2>/dev/null)
 starlark=$(go tool pprof -top "$work/starlark.prof" 2>/dev/null | awk '/^Duration|Showing nodes/ {print}' | sed -n 's/.*Total samples = \([^ ]*\).*/\1/p; s/.* of \([0-9.]*[a-z]*\) total.*/\1/p' | head -1)
 targets=$(bazel query 'deps(//apps:deploy) intersect //...' 2>/dev/null | wc -l)
 row "analysis of $targets targets | ${analysis} s fresh server (repositories fetched; ${phases:-phases ?}), ${analysis_warm} s after a BUILD edit | heap after GC ${heap}; Starlark CPU ${starlark:-?} |"
+# The floor: Bazel's own cost of as many configured targets, each of a
+# trivial rule with one action, from a fresh server of a workspace with no
+# dependencies.
+configured=$(sed -n 's/.*Analyzed target .*, \([0-9]*\) targets configured).*/\1/p' "$work/analysis.log")
+floor=$work/floor
+mkdir -p "$floor"
+echo 'module(name = "floor")' >"$floor/MODULE.bazel"
+cp .bazelrc "$floor/.bazelrc"
+cat >"$floor/one.bzl" <<'BZL'
+def _one_impl(ctx):
+    out = ctx.actions.declare_file(ctx.label.name + ".txt")
+    ctx.actions.write(out, ctx.label.name)
+    return [DefaultInfo(files = depset([out]))]
+
+one = rule(implementation = _one_impl)
+BZL
+printf 'load(":one.bzl", "one")\n\n[one(name = "t%%d" %% i) for i in range(%d)]\n\nfilegroup(\n    name = "all",\n    srcs = [":t%%d" %% i for i in range(%d)],\n)\n' \
+  "${configured:-0}" "${configured:-0}" >"$floor/BUILD.bazel"
+floor_s=$(
+  cd "$floor"
+  bazel build --nobuild //:t0 >/dev/null 2>&1
+  bazel shutdown >/dev/null 2>&1
+  t=$(now)
+  bazel build --nobuild //:all >"$work/floor.log" 2>&1 && since "$t"
+  bazel shutdown >/dev/null 2>&1
+)
+row "analysis floor: ${configured:-?} targets of a one-action rule | ${floor_s:-?} s fresh server | Bazel's own cost on this machine | the fleet's fresh analysis is $(awk -v a="$analysis" -v b="${floor_s:-0}" 'BEGIN {printf (b > 0 ? "%.1fx" : "?"), a / b}') the floor |"
 go tool pprof -top -nodecount=8 "$work/starlark.prof" 2>/dev/null | sed -n '/flat%/,$p' | head -9 >"$work/starlark.top" || true
 
 # ---- Builds.
