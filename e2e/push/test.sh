@@ -121,7 +121,7 @@ check_eq "push: the unchanged base layer is neither asked about nor sent: the ma
   "$(grep -c -E "\"HEAD /v2/e2e/app/blobs/$base_digest HTTP/[0-9.]+\"" <<<"$second_push") $(uploads <<<"$second_push" | grep -c "^$base_digest ") $(grep -q -E '"GET /v2/e2e/app/manifests/latest HTTP/[0-9.]+" 200 ' <<<"$second_push" && echo read)"
 
 # Faults: 5xx, 429 and resets in the middle of uploads; every push completes.
-proxy faulty "$REGISTRY" -faults 150 -rate 0.2 -seed 3
+proxy faulty "$REGISTRY" -faults 150 -rate 0.3 -seed 3
 reg_start=$(wc -l <"$reglog")
 for i in 1 2 3 4 5 6; do
   check "push: multi_deploy through injected faults, round $i" \
