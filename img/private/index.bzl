@@ -52,14 +52,19 @@ def _index_action(ctx, tool, manifests):
     index = ctx.actions.declare_file(ctx.label.name + ".index.json")
     descriptor = ctx.actions.declare_file(ctx.label.name + ".descriptor.json")
     digest = ctx.actions.declare_file(ctx.label.name + ".digest")
-    annotations = expand_templates(ctx, ctx.label.name + ".annotations.json", templates = {"annotations": ctx.attr.annotations})
+
+    # Most indexes have no annotations: no file to write then.
+    annotations = None
+    if ctx.attr.annotations:
+        annotations = expand_templates(ctx, ctx.label.name + ".annotations.json", templates = {"annotations": ctx.attr.annotations})
     args = ctx.actions.args()
     args.add("index")
     args.add("--label", str(ctx.label))
     for info, name in manifests:
         args.add("--manifest_descriptor", info.descriptor)
         args.add("--manifest_name", name)
-    args.add("--annotations_file", annotations)
+    if annotations:
+        args.add("--annotations_file", annotations)
     args.add("--index", index)
     args.add("--descriptor", descriptor)
     args.add("--digest", digest)
@@ -67,7 +72,7 @@ def _index_action(ctx, tool, manifests):
         executable = tool.executable,
         arguments = [args],
         # Descriptors only: never a manifest, config or layer.
-        inputs = [annotations] + [info.descriptor for info, _ in manifests],
+        inputs = ([annotations] if annotations else []) + [info.descriptor for info, _ in manifests],
         outputs = [index, descriptor, digest],
         mnemonic = "ImageIndex",
         progress_message = "Writing image index %{label}",

@@ -81,11 +81,11 @@ def _index_impl(ctx):
     actions = [a for a in analysistest.target_actions(env) if a.mnemonic == "ImageIndex"]
     asserts.equals(env, 1, len(actions), "one ImageIndex action")
 
-    # The img tool aside.
+    # The img tool aside; an index without annotations writes no file of them.
     inputs = [
         f.basename
         for f in actions[0].inputs.to_list()
-        if f.basename not in ["img", "img.exe"] and not f.basename.endswith(".annotations.json")
+        if f.basename not in ["img", "img.exe"]
     ]
     asserts.equals(env, 2, len(inputs), "inputs %s" % inputs)
     for name in inputs:
@@ -100,6 +100,15 @@ def _index_impl(ctx):
     return analysistest.end(env)
 
 _index_test = analysistest.make(_index_impl)
+
+def _actions_impl(ctx):
+    env = analysistest.begin(ctx)
+    mnemonics = sorted([a.mnemonic for a in analysistest.target_actions(env)])
+    asserts.equals(env, sorted(ctx.attr.mnemonics), mnemonics, "the actions of %s" % ctx.attr.target_under_test.label)
+    return analysistest.end(env)
+
+# Every action counts when a monorepo analyses thousands of targets.
+_actions_test = analysistest.make(_actions_impl, attrs = {"mnemonics": attr.string_list()})
 
 def _index_manifest_count_impl(ctx):
     env = analysistest.begin(ctx)
@@ -157,6 +166,18 @@ def index_and_layer_test_suite(name):
 
     tests = [
         _test(_index_test, "index_two_platforms_test", target_under_test = ":index_two_platforms"),
+        _test(
+            _actions_test,
+            "layer_actions_test",
+            target_under_test = ":plain_layer",
+            mnemonics = ["ImageLayer"],
+        ),
+        _test(
+            _actions_test,
+            "index_actions_test",
+            target_under_test = ":index_two_platforms",
+            mnemonics = ["ImageIndex", "ImageLayout", "ImageLayout", "FileWrite"],
+        ),
         # OCI allows several manifests of one platform.
         _test(_index_manifest_count_test, "index_same_oci_platform_test", target_under_test = ":index_same_oci_platform", count = 2),
         _test(_index_manifest_count_test, "index_as_built_twice_test", target_under_test = ":index_as_built_twice", count = 2),
