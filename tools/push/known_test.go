@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 )
 
 // requestLog is a registry that records each request as "METHOD path".
@@ -105,7 +107,7 @@ func TestRepushAsksOnlyAboutNewBlobs(t *testing.T) {
 	}
 	log.take()
 
-	extra, _ := random.Layer(256, "")
+	extra, _ := random.Layer(256, types.OCILayer)
 	second, _ := mutate.AppendLayers(first, extra)
 	p2, _ := New(context.Background(), nil, nil)
 	if _, err := p2.Push(second, target); err != nil {
@@ -169,7 +171,7 @@ func TestMountWithoutAsking(t *testing.T) {
 	}
 }
 
-// validateRemote reads every blob of the image at ref back.
+// validateRemote reads the image at ref back and checks every digest.
 func validateRemote(ref string) error {
 	r, err := name.ParseReference(ref)
 	if err != nil {
@@ -179,19 +181,7 @@ func validateRemote(ref string) error {
 	if err != nil {
 		return err
 	}
-	layers, err := img.Layers()
-	if err != nil {
-		return err
-	}
-	for _, l := range layers {
-		rc, err := l.Compressed()
-		if err != nil {
-			return err
-		}
-		rc.Close()
-	}
-	_, err = img.RawConfigFile()
-	return err
+	return validate.Image(img)
 }
 
 // An index pushed over an earlier one asks only about what is new in it:
@@ -213,7 +203,7 @@ func TestRepushOfAnIndex(t *testing.T) {
 	}
 	log.take()
 
-	extra, _ := random.Layer(256, "")
+	extra, _ := random.Layer(256, types.OCILayer)
 	changed, _ := mutate.AppendLayers(old, extra)
 	second := mutate.AppendManifests(empty.Index,
 		mutate.IndexAddendum{Add: same, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
@@ -263,19 +253,22 @@ func TestRepushReadsOnlyTheChildrenItNeeds(t *testing.T) {
 		var adds []mutate.IndexAddendum
 		for _, arch := range platforms {
 			img, _ := mutate.AppendLayers(base, extra)
-			img, _ = mutate.Config(img, v1.Config{Env: []string{"ARCH=" + arch}})
+			cf, _ := img.ConfigFile()
+			cf = cf.DeepCopy()
+			cf.OS, cf.Architecture = "linux", arch
+			img, _ = mutate.ConfigFile(img, cf)
 			adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
 		}
 		return mutate.AppendManifests(empty.Index, adds...)
 	}
-	app1, _ := random.Layer(256, "")
+	app1, _ := random.Layer(256, types.OCILayer)
 	p, _ := New(context.Background(), nil, nil)
 	if _, err := p.Push(index(app1), target); err != nil {
 		t.Fatal(err)
 	}
 	log.take()
 
-	app2, _ := random.Layer(256, "")
+	app2, _ := random.Layer(256, types.OCILayer)
 	second := index(app2)
 	p2, _ := New(context.Background(), nil, nil)
 	if _, err := p2.Push(second, target); err != nil {
@@ -292,8 +285,8 @@ func TestRepushReadsOnlyTheChildrenItNeeds(t *testing.T) {
 	}
 }
 
-// validateRemoteIndex reads every image of the index at ref back, and
-// checks it has n.
+// validateRemoteIndex reads the index at ref back, checks it has n
+// images and every digest of them.
 func validateRemoteIndex(ref string, n int) error {
 	r, err := name.ParseReference(ref)
 	if err != nil {
@@ -310,10 +303,5 @@ func validateRemoteIndex(ref string, n int) error {
 	if len(m.Manifests) != n {
 		return fmt.Errorf("%s has %d images, want %d", ref, len(m.Manifests), n)
 	}
-	for _, d := range m.Manifests {
-		if err := validateRemote(r.Context().Digest(d.Digest.String()).String()); err != nil {
-			return err
-		}
-	}
-	return nil
+	return validate.Index(idx)
 }
