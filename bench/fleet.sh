@@ -5,7 +5,9 @@
 #     server's heap after it, and rules_img's Starlark CPU time in it
 #     (--starlark_cpu_profile);
 #   - a cold build of every image, and a rebuild after the one shared file
-#     changes: which actions ran, from the execution log;
+#     changes: which actions ran and how (persistent worker or sandbox),
+#     from the execution log, against the same rebuild with every manifest
+#     and index in its own sandboxed process;
 #   - multi_deploy of every push to a registry, cold and after the change,
 #     against the same-run baseline of `crane push --index` of the same OCI
 #     layouts in a loop, and `skopeo copy --all` of 10: wall time, and
@@ -142,7 +144,17 @@ row "cold build of every image | $(since "$t") s | $(mnemonics "$work/cold.json"
 echo "shared v2" >data/shared.txt
 t=$(now)
 bazel build //apps:deploy --execution_log_json_file="$work/rebuild.json" >"$work/rebuild.log" 2>&1
-row "rebuild after /etc/shared.txt changed | $(since "$t") s | $(mnemonics "$work/rebuild.json") | expected: $images ImageIndex, 2 ImageLayer (base_3 per platform), $((2 + 2 * images)) ImageManifest |"
+rebuild=$(since "$t")
+# The same rebuild with each manifest and index in its own sandboxed
+# process, as without persistent workers: the baseline of the one above.
+echo "shared v3" >data/shared.txt
+t=$(now)
+bazel build //apps:deploy --strategy=ImageManifest=sandboxed --strategy=ImageIndex=sandboxed \
+  --execution_log_json_file="$work/rebuild_sandboxed.json" >"$work/rebuild_sandboxed.log" 2>&1
+rebuild_sandboxed=$(since "$t")
+runners() { jq -r 'select(.mnemonic == "ImageManifest" or .mnemonic == "ImageIndex") | .runner' "$1" | sort | uniq -c | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}'; }
+row "rebuild after /etc/shared.txt changed | $rebuild s | $(mnemonics "$work/rebuild.json"); manifests and indexes: $(runners "$work/rebuild.json") | expected: $images ImageIndex, 2 ImageLayer (base_3 per platform), $((2 + 2 * images)) ImageManifest; $(awk -v a="$rebuild_sandboxed" -v b="$rebuild" 'BEGIN {printf "%.1fx", a / b}') the sandboxed rebuild |"
+row "same rebuild, manifests and indexes in sandboxed processes | $rebuild_sandboxed s | $(mnemonics "$work/rebuild_sandboxed.json"); $(runners "$work/rebuild_sandboxed.json") | baseline |"
 echo "shared v1" >data/shared.txt
 bazel build //apps:deploy >/dev/null 2>&1
 

@@ -9,7 +9,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
-expect_checks 18
+expect_checks 21
 
 images=50
 work=$(mktemp -d /tmp/e2e-fleet.XXXXXX)
@@ -36,9 +36,23 @@ check "fleet: bazel build of $images images" bazel build //apps:all --execution_
 check_eq "fleet: the build made each layer, manifest and index once per configuration (execution log)" \
   "$images ImageIndex, $((3 * (10 + images))) ImageLayer, $((3 * (1 + images))) ImageManifest" "$(ran "$work/cold.json")"
 echo "shared v2" >data/shared.txt
-check "fleet: the rebuild after the shared file changed" bazel build //apps:all --execution_log_json_file="$work/rebuild.json"
+# With no disk cache: another run's hits would hide how the actions ran.
+check "fleet: the rebuild after the shared file changed" bazel build //apps:all --disk_cache= --execution_log_json_file="$work/rebuild.json"
 check_eq "fleet: it ran the layer that holds the file, and the manifests and indexes above it, nothing else" \
   "$images ImageIndex, 3 ImageLayer, $((3 * (1 + images))) ImageManifest" "$(ran "$work/rebuild.json")"
+# The manifest and index actions run in persistent workers, and write the
+# same bytes as when each runs in its own sandboxed process.
+runners() { jq -r 'select(.mnemonic == "ImageManifest" or .mnemonic == "ImageIndex") | "\(.mnemonic) \(.runner)"' "$1" | sort | uniq -c | awk '{printf "%s%s %s %s", (NR > 1 ? ", " : ""), $1, $2, $3}'; }
+documents() { find bazel-out/*/bin/apps -type f \( -name '*.manifest.json' -o -name '*.config.json' -o -name '*.index.json' \) | sort | xargs sha256sum; }
+check_eq "fleet: the rebuild ran its manifests and indexes in persistent workers (execution log)" \
+  "$images ImageIndex worker, $((3 * (1 + images))) ImageManifest worker" "$(runners "$work/rebuild.json")"
+documents >"$work/by-worker.sha256"
+bazel clean >/dev/null 2>&1
+check "fleet: the same build, each manifest and index in its own sandboxed process" \
+  bazel build //apps:all --disk_cache= --strategy=ImageManifest=sandboxed --strategy=ImageIndex=sandboxed --execution_log_json_file="$work/sandboxed.json"
+check_eq "fleet: a worker and a sandboxed process write the same manifests, configs and indexes of the apps (sha256sum)" \
+  "$images ImageIndex linux-sandbox, $((3 * (1 + images))) ImageManifest linux-sandbox; $((2 * 3 * images + images)) files, the same" \
+  "$(runners "$work/sandboxed.json"); $(wc -l <"$work/by-worker.sha256") files, $(documents | cmp -s - "$work/by-worker.sha256" && echo the same || echo different)"
 
 # completed: "count digest" of blob uploads the registry completed since
 # line $1 of its log (a final PUT with ?digest=).

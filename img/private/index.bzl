@@ -4,6 +4,7 @@ load(":manifest.bzl", "allow_shallow_layout")
 load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
 load(":settings.bzl", "SettingValueInfo")
 load(":templates.bzl", "expand_templates", "template_attrs")
+load(":worker.bzl", "WORKER_REQUIREMENTS", "worker_arguments")
 
 _TOOLCHAIN = "//img:toolchain_type"
 _PLATFORMS = "//command_line_option:platforms"
@@ -57,24 +58,25 @@ def _index_action(ctx, tool, manifests):
     annotations = None
     if ctx.attr.annotations:
         annotations = expand_templates(ctx, ctx.label.name + ".annotations.json", templates = {"annotations": ctx.attr.annotations})
-    args = ctx.actions.args()
-    args.add("index")
-    args.add("--label", str(ctx.label))
+    arguments = worker_arguments(ctx, "index")
+    flags = arguments.flags
+    flags.add(str(ctx.label), format = "--label=%s")
     for info, name in manifests:
-        args.add("--manifest_descriptor", info.descriptor)
-        args.add("--manifest_name", name)
+        flags.add(info.descriptor, format = "--manifest_descriptor=%s")
+        flags.add(name, format = "--manifest_name=%s")
     if annotations:
-        args.add("--annotations_file", annotations)
-    args.add("--index", index)
-    args.add("--descriptor", descriptor)
-    args.add("--digest", digest)
+        flags.add(annotations, format = "--annotations_file=%s")
+    flags.add(index, format = "--index=%s")
+    flags.add(descriptor, format = "--descriptor=%s")
+    flags.add(digest, format = "--digest=%s")
     ctx.actions.run(
         executable = tool.executable,
-        arguments = [args],
+        arguments = arguments.list,
         # Descriptors only: never a manifest, config or layer.
         inputs = ([annotations] if annotations else []) + [info.descriptor for info, _ in manifests],
         outputs = [index, descriptor, digest],
         mnemonic = "ImageIndex",
+        execution_requirements = WORKER_REQUIREMENTS,
         progress_message = "Writing image index %{label}",
         toolchain = _TOOLCHAIN,
     )

@@ -5,6 +5,7 @@ load(":platforms.bzl", "oci_platform", "platform_attrs")
 load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo", "LayerInfo", "platform_string")
 load(":settings.bzl", "SettingValueInfo")
 load(":templates.bzl", "expand_templates", "template_attrs")
+load(":worker.bzl", "WORKER_REQUIREMENTS", "worker_arguments")
 
 _TOOLCHAIN = "//img:toolchain_type"
 
@@ -219,19 +220,19 @@ def _image_manifest_impl(ctx):
         inputs.append(ctx.file.config_fragment)
 
     tool = ctx.toolchains[_TOOLCHAIN].imgtool
-    args = ctx.actions.args()
-    args.add("manifest")
-    args.add("--request", request)
-    args.add("--manifest", manifest)
-    args.add("--config", config)
-    args.add("--descriptor", descriptor)
-    args.add("--digest", digest)
+    arguments = worker_arguments(ctx, "manifest")
+    arguments.flags.add(request, format = "--request=%s")
+    arguments.flags.add(manifest, format = "--manifest=%s")
+    arguments.flags.add(config, format = "--config=%s")
+    arguments.flags.add(descriptor, format = "--descriptor=%s")
+    arguments.flags.add(digest, format = "--digest=%s")
     ctx.actions.run(
         executable = tool.executable,
-        arguments = [args],
+        arguments = arguments.list,
         inputs = inputs,
         outputs = [manifest, config, descriptor, digest],
         mnemonic = "ImageManifest",
+        execution_requirements = WORKER_REQUIREMENTS,
         progress_message = "Writing manifest of %{label}",
         toolchain = _TOOLCHAIN,
     )

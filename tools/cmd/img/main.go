@@ -4,7 +4,10 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sort"
+
+	"github.com/rules-img/rules_img/tools/worker"
 )
 
 type subcommand struct {
@@ -50,10 +53,31 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
-	if err := cmd.run(os.Args[2:]); err != nil {
+	args := os.Args[2:]
+	if slices.Contains(args, worker.Flag) {
+		os.Exit(serveWorker(os.Args[1], cmd))
+	}
+	args, err := worker.ExpandParamFile(args)
+	if err == nil {
+		err = cmd.run(args)
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "img %s: %v\n", os.Args[1], err)
 		os.Exit(1)
 	}
+}
+
+// serveWorker answers Bazel's work requests for one subcommand. Only work
+// responses may reach stdout, so anything else written there goes to
+// stderr, which Bazel keeps in the worker's log.
+func serveWorker(name string, cmd subcommand) int {
+	responses := os.Stdout
+	os.Stdout = os.Stderr
+	if err := worker.Serve(os.Stdin, responses, name, cmd.run); err != nil {
+		fmt.Fprintf(os.Stderr, "img %s worker: %v\n", name, err)
+		return 1
+	}
+	return 0
 }
 
 func usage() {
