@@ -9,7 +9,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
-expect_checks 21
+expect_checks 22
 
 images=50
 work=$(mktemp -d /tmp/e2e-fleet.XXXXXX)
@@ -78,7 +78,11 @@ check_eq "fleet: a mount is not asked about first, nor a config for a tag the re
 
 echo "shared v3" >data/shared.txt
 start=$(($(wc -l <"$reglog") + 1))
-check "fleet: the push again, after the shared file changed again" bazel run //apps:deploy -- --registry "$REGISTRY"
+# This time the workers are sandboxed too.
+check "fleet: the push again, after the shared file changed again, with --worker_sandboxing" \
+  bazel run //apps:deploy --worker_sandboxing --disk_cache= --execution_log_json_file="$work/push2.json" -- --registry "$REGISTRY"
+check_eq "fleet: its build ran the manifests and indexes in sandboxed workers (execution log)" \
+  "$images ImageIndex worker, $((2 * (1 + images))) ImageManifest worker" "$(runners "$work/push2.json")"
 uploads=$(completed "$start")
 check_eq "fleet: it uploaded the changed layer once and the $((2 * images)) new configs, nothing else (registry log)" \
   "$((1 + 2 * images)) 1" "$(awk '{n++; if ($1 > m) m = $1} END {print n + 0, m + 0}' <<<"$uploads")"
