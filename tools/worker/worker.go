@@ -8,7 +8,6 @@
 package worker
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,7 +41,7 @@ type Run func(args []string) error
 // one request at a time, until in ends. A failed or panicking request gets
 // exit code 1 and its message; the worker goes on to the next.
 func Serve(in io.Reader, out io.Writer, name string, run Run) error {
-	dec := json.NewDecoder(bufio.NewReader(in))
+	dec := json.NewDecoder(in)
 	enc := json.NewEncoder(out)
 	for {
 		var req Request
