@@ -6,8 +6,8 @@
 #     (--starlark_cpu_profile);
 #   - a cold build of every image, and a rebuild after the one shared file
 #     changes: which actions ran and how (persistent worker or sandbox),
-#     from the execution log, against the same rebuild with every manifest
-#     and index in its own sandboxed process;
+#     from the execution log, against the same builds with every layer,
+#     manifest and index in its own sandboxed process;
 #   - multi_deploy of every push to a registry, cold and after the change,
 #     against the same-run baseline of `crane push --index` of the same OCI
 #     layouts in a loop, and `skopeo copy --all` of 10: wall time, and
@@ -136,25 +136,33 @@ floor_s=$(
 row "analysis floor: ${configured:-?} targets of a one-action rule | ${floor_s:-?} s fresh server | Bazel's own cost on this machine | the fleet's fresh analysis is $(awk -v a="$analysis" -v b="${floor_s:-0}" 'BEGIN {printf (b > 0 ? "%.1fx" : "?"), a / b}') the floor |"
 go tool pprof -top -nodecount=8 "$work/starlark.prof" 2>/dev/null | sed -n '/flat%/,$p' | head -9 >"$work/starlark.top" || true
 
-# ---- Builds.
+# ---- Builds. Layers, manifests and indexes run in persistent workers; the
+# baselines run each of them in its own sandboxed process, as Bazel does
+# for actions that do not support workers.
+sandboxed=(--strategy=ImageLayer=sandboxed --strategy=ImageManifest=sandboxed --strategy=ImageIndex=sandboxed)
 mnemonics() { jq -r .mnemonic "$1" | sort | uniq -c | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}'; }
+runners() { jq -r 'select(.mnemonic | IN("ImageLayer", "ImageManifest", "ImageIndex")) | .runner' "$1" | sort | uniq -c | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1fx", a / b}'; }
 t=$(now)
 bazel build //apps:deploy --execution_log_json_file="$work/cold.json" >"$work/cold.log" 2>&1
-row "cold build of every image | $(since "$t") s | $(mnemonics "$work/cold.json") |"
+cold=$(since "$t")
+bazel clean >/dev/null 2>&1
+bazel build --nobuild //apps:deploy "${sandboxed[@]}" >/dev/null 2>&1
+t=$(now)
+bazel build //apps:deploy "${sandboxed[@]}" --execution_log_json_file="$work/cold_sandboxed.json" >"$work/cold_sandboxed.log" 2>&1
+cold_sandboxed=$(since "$t")
+row "cold build of every image | $cold s | $(mnemonics "$work/cold.json"); layers, manifests and indexes: $(runners "$work/cold.json") | $(ratio "$cold_sandboxed" "$cold") the sandboxed cold build |"
+row "same cold build, in sandboxed processes | $cold_sandboxed s | $(runners "$work/cold_sandboxed.json") | baseline |"
 echo "shared v2" >data/shared.txt
 t=$(now)
 bazel build //apps:deploy --execution_log_json_file="$work/rebuild.json" >"$work/rebuild.log" 2>&1
 rebuild=$(since "$t")
-# The same rebuild with each manifest and index in its own sandboxed
-# process, as without persistent workers: the baseline of the one above.
 echo "shared v3" >data/shared.txt
 t=$(now)
-bazel build //apps:deploy --strategy=ImageManifest=sandboxed --strategy=ImageIndex=sandboxed \
-  --execution_log_json_file="$work/rebuild_sandboxed.json" >"$work/rebuild_sandboxed.log" 2>&1
+bazel build //apps:deploy "${sandboxed[@]}" --execution_log_json_file="$work/rebuild_sandboxed.json" >"$work/rebuild_sandboxed.log" 2>&1
 rebuild_sandboxed=$(since "$t")
-runners() { jq -r 'select(.mnemonic == "ImageManifest" or .mnemonic == "ImageIndex") | .runner' "$1" | sort | uniq -c | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}'; }
-row "rebuild after /etc/shared.txt changed | $rebuild s | $(mnemonics "$work/rebuild.json"); manifests and indexes: $(runners "$work/rebuild.json") | expected: $images ImageIndex, 2 ImageLayer (base_3 per platform), $((2 + 2 * images)) ImageManifest; $(awk -v a="$rebuild_sandboxed" -v b="$rebuild" 'BEGIN {printf "%.1fx", a / b}') the sandboxed rebuild |"
-row "same rebuild, manifests and indexes in sandboxed processes | $rebuild_sandboxed s | $(mnemonics "$work/rebuild_sandboxed.json"); $(runners "$work/rebuild_sandboxed.json") | baseline |"
+row "rebuild after /etc/shared.txt changed | $rebuild s | $(mnemonics "$work/rebuild.json"); layers, manifests and indexes: $(runners "$work/rebuild.json") | expected: $images ImageIndex, 2 ImageLayer (base_3 per platform), $((2 + 2 * images)) ImageManifest; $(ratio "$rebuild_sandboxed" "$rebuild") the sandboxed rebuild |"
+row "same rebuild, in sandboxed processes | $rebuild_sandboxed s | $(mnemonics "$work/rebuild_sandboxed.json"); $(runners "$work/rebuild_sandboxed.json") | baseline |"
 echo "shared v1" >data/shared.txt
 bazel build //apps:deploy >/dev/null 2>&1
 

@@ -9,7 +9,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
-expect_checks 22
+expect_checks 24
 
 images=50
 work=$(mktemp -d /tmp/e2e-fleet.XXXXXX)
@@ -40,19 +40,30 @@ echo "shared v2" >data/shared.txt
 check "fleet: the rebuild after the shared file changed" bazel build //apps:all --disk_cache= --execution_log_json_file="$work/rebuild.json"
 check_eq "fleet: it ran the layer that holds the file, and the manifests and indexes above it, nothing else" \
   "$images ImageIndex, 3 ImageLayer, $((3 * (1 + images))) ImageManifest" "$(ran "$work/rebuild.json")"
-# The manifest and index actions run in persistent workers, and write the
-# same bytes as when each runs in its own sandboxed process.
-runners() { jq -r 'select(.mnemonic == "ImageManifest" or .mnemonic == "ImageIndex") | "\(.mnemonic) \(.runner)"' "$1" | sort | uniq -c | awk '{printf "%s%s %s %s", (NR > 1 ? ", " : ""), $1, $2, $3}'; }
-documents() { find bazel-out/*/bin/apps -type f \( -name '*.manifest.json' -o -name '*.config.json' -o -name '*.index.json' \) | sort | xargs sha256sum; }
-check_eq "fleet: the rebuild ran its manifests and indexes in persistent workers (execution log)" \
-  "$images ImageIndex worker, $((3 * (1 + images))) ImageManifest worker" "$(runners "$work/rebuild.json")"
-documents >"$work/by-worker.sha256"
+# The layer, manifest and index actions run in persistent workers, and
+# write the same bytes as when each runs in its own sandboxed process.
+runners() { jq -r 'select(.mnemonic | IN("ImageLayer", "ImageManifest", "ImageIndex")) | "\(.mnemonic) \(.runner)"' "$1" | sort | uniq -c | awk '{printf "%s%s %s %s", (NR > 1 ? ", " : ""), $1, $2, $3}'; }
+# outputs: sha256sum of the layers (blobs and metadata) and of the apps'
+# manifests, configs and indexes, in every configuration.
+outputs() {
+  find bazel-out/*/bin -maxdepth 2 -type f \( -name '*.tar.gz' -o -name '*.layer.json' -o \
+    -path '*/bin/apps/*' \( -name '*.manifest.json' -o -name '*.config.json' -o -name '*.index.json' \) \) | sort | xargs sha256sum
+}
+check_eq "fleet: the rebuild ran its layers, manifests and indexes in persistent workers (execution log)" \
+  "$images ImageIndex worker, 3 ImageLayer worker, $((3 * (1 + images))) ImageManifest worker" "$(runners "$work/rebuild.json")"
 bazel clean >/dev/null 2>&1
-check "fleet: the same build, each manifest and index in its own sandboxed process" \
-  bazel build //apps:all --disk_cache= --strategy=ImageManifest=sandboxed --strategy=ImageIndex=sandboxed --execution_log_json_file="$work/sandboxed.json"
-check_eq "fleet: a worker and a sandboxed process write the same manifests, configs and indexes of the apps (sha256sum)" \
-  "$images ImageIndex linux-sandbox, $((3 * (1 + images))) ImageManifest linux-sandbox; $((2 * 3 * images + images)) files, the same" \
-  "$(runners "$work/sandboxed.json"); $(wc -l <"$work/by-worker.sha256") files, $(documents | cmp -s - "$work/by-worker.sha256" && echo the same || echo different)"
+check "fleet: the same build from clean, every one of them in a worker" \
+  bazel build //apps:all --disk_cache= --execution_log_json_file="$work/workers.json"
+check_eq "fleet: which ran in workers (execution log)" \
+  "$images ImageIndex worker, $((3 * (10 + images))) ImageLayer worker, $((3 * (1 + images))) ImageManifest worker" "$(runners "$work/workers.json")"
+outputs >"$work/by-worker.sha256"
+bazel clean >/dev/null 2>&1
+check "fleet: the same build, each layer, manifest and index in its own sandboxed process" \
+  bazel build //apps:all --disk_cache= --strategy=ImageLayer=sandboxed --strategy=ImageManifest=sandboxed --strategy=ImageIndex=sandboxed \
+  --execution_log_json_file="$work/sandboxed.json"
+check_eq "fleet: a worker and a sandboxed process write the same layers, manifests, configs and indexes (sha256sum)" \
+  "$images ImageIndex linux-sandbox, $((3 * (10 + images))) ImageLayer linux-sandbox, $((3 * (1 + images))) ImageManifest linux-sandbox; $((13 * images + 60)) files, the same" \
+  "$(runners "$work/sandboxed.json"); $(wc -l <"$work/by-worker.sha256") files, $(outputs | cmp -s - "$work/by-worker.sha256" && echo the same || echo different)"
 
 # completed: "count digest" of blob uploads the registry completed since
 # line $1 of its log (a final PUT with ?digest=).
@@ -81,8 +92,8 @@ start=$(($(wc -l <"$reglog") + 1))
 # This time the workers are sandboxed too.
 check "fleet: the push again, after the shared file changed again, with --worker_sandboxing" \
   bazel run //apps:deploy --worker_sandboxing --disk_cache= --execution_log_json_file="$work/push2.json" -- --registry "$REGISTRY"
-check_eq "fleet: its build ran the manifests and indexes in sandboxed workers (execution log)" \
-  "$images ImageIndex worker, $((2 * (1 + images))) ImageManifest worker" "$(runners "$work/push2.json")"
+check_eq "fleet: its build ran the layers, manifests and indexes in sandboxed workers (execution log)" \
+  "$images ImageIndex worker, 2 ImageLayer worker, $((2 * (1 + images))) ImageManifest worker" "$(runners "$work/push2.json")"
 uploads=$(completed "$start")
 check_eq "fleet: it uploaded the changed layer once and the $((2 * images)) new configs, nothing else (registry log)" \
   "$((1 + 2 * images)) 1" "$(awk '{n++; if ($1 > m) m = $1} END {print n + 0, m + 0}' <<<"$uploads")"

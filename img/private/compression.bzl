@@ -147,13 +147,15 @@ def resolve_compression(ctx):
 def compression_args(args, c):
     """Adds the img tool's flags for a compression to args.
 
+    Each flag is one "--name=value" argument, as worker_arguments asks.
+
     Args:
       args: the action's Args.
       c: a resolve_compression() result.
     """
-    args.add("--compress", c.algorithm)
-    args.add("--level", str(c.level))
-    args.add("--jobs", str(c.jobs))
+    args.add("--compress=" + c.algorithm)
+    args.add("--level=%d" % c.level)
+    args.add("--jobs=%d" % c.jobs)
     if c.estargz:
         args.add("--estargz")
     args.add("--parent_directories=" + ("true" if c.parent_directories else "false"))
@@ -161,9 +163,11 @@ def compression_args(args, c):
 def annotation_args(args, annotations):
     """Adds a layer rule's annotations to the img tool's flags.
 
+    Each is one "--annotation=KEY=VALUE" argument, as worker_arguments asks.
+
     Args:
       args: the action's Args.
       annotations: dict of annotation key → value.
     """
     for key, value in sorted(annotations.items()):
-        args.add("--annotation", "%s=%s" % (key, value))
+        args.add("--annotation=%s=%s" % (key, value))

@@ -3,6 +3,7 @@
 load(":compression.bzl", "annotation_args", "compression_args", "compression_attrs", "resolve_compression")
 load(":file_metadata.bzl", "check_metadata")
 load(":providers.bzl", "LayerInfo")
+load(":worker.bzl", "WORKER_REQUIREMENTS", "worker_arguments")
 
 _TOOLCHAIN = "//img:toolchain_type"
 
@@ -89,9 +90,35 @@ def _decode_metadata(ctx, attribute, value):
 
 def _image_layer_impl(ctx):
     compression = resolve_compression(ctx)
+    blob = ctx.actions.declare_file(ctx.label.name + compression.extension)
+    layer_metadata = ctx.actions.declare_file(ctx.label.name + ".layer.json")
 
-    args = ctx.actions.args()
-    args.set_param_file_format("multiline")
+    # Most layers set no metadata: no file to write then (one action less
+    # to analyse per layer, which counts with hundreds of layers).
+    metadata = None
+    if ctx.attr.default_metadata or ctx.attr.file_metadata:
+        metadata = ctx.actions.declare_file(ctx.label.name + ".file_metadata.json")
+        ctx.actions.write(metadata, json.encode({
+            "default": _decode_metadata(ctx, "default_metadata", ctx.attr.default_metadata or "{}"),
+            "paths": {
+                clean_path(ctx.label, "file_metadata", p): _decode_metadata(ctx, "file_metadata[%r]" % p, m)
+                for p, m in ctx.attr.file_metadata.items()
+            },
+        }))
+
+    # The flags, then the input list, one entry per argument: all of it in
+    # the param file of the action, which a worker gets as one request.
+    command = worker_arguments(ctx, "layer")
+    args = command.flags
+    args.add(str(ctx.label), format = "--label=%s")
+    args.add(ctx.workspace_name, format = "--workspace_name=%s")
+    if metadata:
+        args.add(metadata, format = "--metadata=%s")
+    compression_args(args, compression)
+    annotation_args(args, ctx.attr.annotations)
+    args.add(blob, format = "--blob=%s")
+    args.add(layer_metadata, format = "--meta=%s")
+
     inputs = []
     claimed = {}
 
@@ -115,43 +142,14 @@ def _image_layer_impl(ctx):
             fail("%s: symlinks[%r] needs a target without tabs or newlines" % (ctx.label, raw_path))
         args.add("symlink\t%s\t%s" % (path, link_target))
 
-    # Most layers set no metadata: no file to write then (one action less
-    # to analyse per layer, which counts with hundreds of layers).
-    metadata = None
-    if ctx.attr.default_metadata or ctx.attr.file_metadata:
-        metadata = ctx.actions.declare_file(ctx.label.name + ".file_metadata.json")
-        ctx.actions.write(metadata, json.encode({
-            "default": _decode_metadata(ctx, "default_metadata", ctx.attr.default_metadata or "{}"),
-            "paths": {
-                clean_path(ctx.label, "file_metadata", p): _decode_metadata(ctx, "file_metadata[%r]" % p, m)
-                for p, m in ctx.attr.file_metadata.items()
-            },
-        }))
-
-    blob = ctx.actions.declare_file(ctx.label.name + compression.extension)
-    layer_metadata = ctx.actions.declare_file(ctx.label.name + ".layer.json")
-    tool = ctx.toolchains[_TOOLCHAIN].imgtool
-    cmd = ctx.actions.args()
-    cmd.add("layer")
-    cmd.add("--label", str(ctx.label))
-    cmd.add("--workspace_name", ctx.workspace_name)
-    if metadata:
-        cmd.add("--metadata", metadata)
-    compression_args(cmd, compression)
-    annotation_args(cmd, ctx.attr.annotations)
-    cmd.add("--blob", blob)
-    cmd.add("--meta", layer_metadata)
-
-    # The input list goes in a param file that the action itself writes,
-    # not in a file of its own: one action less to analyse per layer.
-    args.use_param_file("--inputs=%s", use_always = True)
     ctx.actions.run(
-        executable = tool.executable,
-        arguments = [cmd, args],
+        executable = ctx.toolchains[_TOOLCHAIN].imgtool.executable,
+        arguments = command.list,
         inputs = depset([metadata] if metadata else [], transitive = inputs),
         outputs = [blob, layer_metadata],
         mnemonic = "ImageLayer",
         progress_message = "Writing layer %{label}",
+        execution_requirements = WORKER_REQUIREMENTS,
         toolchain = _TOOLCHAIN,
     )
     return [

@@ -3,8 +3,10 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
+	"strings"
 
 	"github.com/rules-img/rules_img/tools/blob"
 	"github.com/rules-img/rules_img/tools/compress"
@@ -13,7 +15,8 @@ import (
 
 // layerJob is one `img layer` invocation.
 type layerJob struct {
-	inputs        string // input list, see layer.ParseInputs
+	inputs        string   // file of the input list, see layer.ParseInputs
+	entries       []string // or its lines, as arguments
 	workspaceName string
 	metadata      string // default and per-path file metadata
 	compression   compress.Options
@@ -23,6 +26,9 @@ type layerJob struct {
 	metaOut       string
 }
 
+// runLayer writes one layer. Its input list comes in --inputs=FILE, or as
+// the arguments after the flags, one entry each: the form a persistent
+// worker receives, in one work request.
 func runLayer(args []string) error {
 	fs := flag.NewFlagSet("layer", flag.ContinueOnError)
 	var job layerJob
@@ -42,8 +48,11 @@ func runLayer(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := requireFlags(fs, "inputs", "blob", "meta"); err != nil {
+	if err := requireFlags(fs, "blob", "meta"); err != nil {
 		return err
+	}
+	if job.entries = fs.Args(); job.inputs != "" && len(job.entries) > 0 {
+		return fmt.Errorf("%s: the input list comes either in --inputs or as arguments, not both", *label)
 	}
 	var err error
 	if job.compression.Algorithm, err = compress.ParseAlgorithm(*algorithm); err == nil {
@@ -62,12 +71,7 @@ func (job layerJob) run() error {
 		return err
 	}
 	debug.SetMemoryLimit(layer.MemoryLimit)
-	f, err := os.Open(job.inputs)
-	if err != nil {
-		return err
-	}
-	inputs, err := layer.ParseInputs(f, job.workspaceName)
-	f.Close()
+	inputs, err := job.parseInputs()
 	if err != nil {
 		return err
 	}
@@ -92,4 +96,17 @@ func (job layerJob) run() error {
 		return err
 	}
 	return nil
+}
+
+func (job layerJob) parseInputs() ([]layer.Input, error) {
+	var list io.Reader = strings.NewReader(strings.Join(job.entries, "\n"))
+	if job.inputs != "" {
+		f, err := os.Open(job.inputs)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		list = f
+	}
+	return layer.ParseInputs(list, job.workspaceName)
 }

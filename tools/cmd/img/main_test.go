@@ -130,7 +130,9 @@ func TestLayerErrors(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"missing flags", []string{"--label=//p:l"}, []string{"missing --inputs"}},
+		{"missing flags", []string{"--label=//p:l"}, []string{"missing --blob"}},
+		{"two input lists", []string{"--label=//p:l", "--inputs=" + inputs, "--blob=" + blobPath, "--meta=" + metaPath, "empty\t/e"},
+			[]string{"//p:l: ", "either in --inputs or as arguments"}},
 		{"missing source", []string{"--label=//p:l", "--inputs=" + inputs, "--blob=" + blobPath, "--meta=" + metaPath},
 			[]string{"//p:l: ", "app/x", missing}},
 		{"bad compression", []string{"--label=//p:l", "--inputs=" + inputs, "--compress=lz4", "--blob=" + blobPath, "--meta=" + metaPath},
