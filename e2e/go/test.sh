@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . ../lib.sh
-expect_checks 64
+expect_checks 65
 
 work=$(mktemp -d /tmp/e2e-go.XXXXXX)
 trap 'containerd_down; "$REPO_ROOT/tools/setup/peers/registry.sh" down "$work" >/dev/null 2>&1; bazel shutdown >/dev/null 2>&1; rm -rf "$work"' EXIT
@@ -141,8 +141,12 @@ check_eq "go: the eStargz image runs in containerd" \
 containerd_down
 
 # layer_from_tar: a tarball kept as it is, and the same rewritten.
+# No disk cache: its hits would hide how the actions ran.
 check "go: bazel build //:image_with_tars (layer_from_tar kept and rewritten)" \
-  bazel build //:image_with_tars //:tarball //:tar_layer //:tar_layer_zstd --output_groups=+oci_layout
+  bazel build //:image_with_tars //:tarball //:tar_layer //:tar_layer_zstd --output_groups=+oci_layout \
+  --disk_cache= --execution_log_json_file="$work/tars.json"
+check_eq "go: the archive was checked, and rewritten, in persistent workers (execution log)" "2 worker" \
+  "$(jq -r 'select(.mnemonic == "ImageLayerFromTar") | .runner' "$work/tars.json" 2>&1 | sort | uniq -c | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}')"
 # Layers 2 and 3 of image_with_tars (after the base's) are the tarball's.
 tars=bazel-bin/image_with_tars.oci_layout
 check_eq "go: a tarball kept as it is has the file's digest" \

@@ -3,6 +3,7 @@
 load(":compression.bzl", "MEDIA_TYPES", "annotation_args", "compression_args", "compression_attrs", "resolve_compression")
 load(":providers.bzl", "LayerInfo")
 load(":settings.bzl", "SettingValueInfo")
+load(":worker.bzl", "WORKER_REQUIREMENTS", "worker_arguments")
 
 _TOOLCHAIN = "//img:toolchain_type"
 
@@ -46,31 +47,32 @@ def _tar_layer(ctx, src, name, attribute, annotations = {}, allow_devices = Fals
     """
     source = _source_compression(ctx, src, attribute)
     metadata = ctx.actions.declare_file(name + ".layer.json")
-    args = ctx.actions.args()
-    args.add("tar-layer")
-    args.add("--label", str(ctx.label))
-    args.add("--src", src)
-    args.add("--src_compression", source)
+    command = worker_arguments(ctx, "tar-layer")
+    args = command.flags
+    args.add(str(ctx.label), format = "--label=%s")
+    args.add(src, format = "--src=%s")
+    args.add(source, format = "--src_compression=%s")
     if allow_devices:
         args.add("--allow_devices")
-    args.add("--meta", metadata)
+    args.add(metadata, format = "--meta=%s")
     annotation_args(args, annotations)
     outputs = [metadata]
     blob = src
     if compression:
         blob = ctx.actions.declare_file(name + compression.extension)
-        args.add("--blob", blob)
+        args.add(blob, format = "--blob=%s")
         compression_args(args, compression)
         if optimize:
             args.add("--deduplicate")
         outputs.append(blob)
     ctx.actions.run(
         executable = ctx.toolchains[_TOOLCHAIN].imgtool.executable,
-        arguments = [args],
+        arguments = command.list,
         inputs = [src],
         outputs = outputs,
         mnemonic = "ImageLayerFromTar",
         progress_message = ("Rewriting %s as a layer of %%{label}" if compression else "Checking %s as a layer of %%{label}") % src.short_path,
+        execution_requirements = WORKER_REQUIREMENTS,
         toolchain = _TOOLCHAIN,
     )
     return LayerInfo(
