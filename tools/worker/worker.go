@@ -2,9 +2,10 @@
 // Bazel's JSON worker protocol, and reads the param files Bazel writes for
 // actions that may run in one.
 //
-// Actions that write an image's manifest or index do a few milliseconds of
-// work and spend tens of milliseconds on process start and sandbox set-up;
-// a worker keeps one process per subcommand and pays for its start once.
+// Actions that write a small layer, an image's manifest or its index do a
+// few milliseconds of work and spend tens of milliseconds on process start
+// and sandbox set-up; a worker keeps one process per subcommand and pays
+// for its start once.
 package worker
 
 import (
